@@ -1,0 +1,18 @@
+"""neurocomp: spiking, liquid, recurrent and convolutional networks side by side on MedMNIST.
+
+Importing the package registers the built-in encoders and models. A new model is one builder
+with keyword-only options, registered with ``@register_model("name")``.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import encoders, models  # noqa: F401  (registers the built-ins)
+from .encoders import Encoder
+from .registry import ENCODERS, MODELS, register_encoder, register_model
+
+try:
+    __version__ = version("neurocomp")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = ["ENCODERS", "MODELS", "Encoder", "register_encoder", "register_model", "__version__"]

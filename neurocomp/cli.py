@@ -1,0 +1,148 @@
+"""Command line: ``neurocomp run`` and ``neurocomp list``.
+
+Bad input ends with one line on stderr and exit code 2; a run that fails after it started (NaN
+loss) ends with exit code 1 and a record marked failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from typing import Optional, Sequence
+
+from tabulate import tabulate
+
+from . import __version__
+from .config import load_yaml, parse_assignment, resolve, set_dotted
+from .data import DATASETS
+from .errors import RunFailed, UsageError
+from .metrics import METRIC_NAMES
+from .registry import ENCODERS, MODELS
+
+# Flags that are shorthands for a dotted config key; they win over the YAML file, as --set does.
+_FLAG_KEYS = {
+    "dataset": "dataset.name",
+    "size": "dataset.size",
+    "data_dir": "dataset.data_dir",
+    "positive": "dataset.positive",
+    "model": "model.name",
+    "encoder": "encoder.name",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.lr",
+    "seed": "train.seed",
+    "device": "train.device",
+    "threads": "train.threads",
+    "out": "out",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse would print the usage too)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="neurocomp", description="Spiking, liquid, recurrent and convolutional networks on MedMNIST.")
+    parser.add_argument("--version", action="version", version=f"neurocomp {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="train one model on one dataset and save the run record")
+    run.add_argument("dataset", nargs="?", help="dataset name (see `neurocomp list`) or a path to a MedMNIST .npz")
+    run.add_argument("--config", help="YAML config file; flags and --set override it")
+    run.add_argument("--model", help="model name (default: cnn)")
+    run.add_argument("--encoder", help="encoder name (default: the model's usual one, e.g. rate for snn)")
+    run.add_argument("--size", type=int, help="image size: 28, 64, 128 or 224 (3D: 28 or 64)")
+    run.add_argument("--data-dir", help="folder with the MedMNIST .npz files (default: $NEUROCOMP_DATA_DIR, else ~/.medmnist)")
+    run.add_argument("--positive", type=int, help="positive class of a binary task (default: the dataset's clinical one)")
+    run.add_argument("--epochs", type=int)
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--lr", type=float)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    run.add_argument("--threads", type=int, help="CPU threads for torch")
+    run.add_argument("--out", help="results root (default: results); the run goes to OUT/runs/<run_id>/")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override any config key, e.g. --set train.epochs=5 --set model.beta=0.9")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    commands.add_parser("list", help="list the registered datasets, encoders and models")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> "RunConfig":  # noqa: F821
+    """Defaults <- YAML <- flags <- --set, resolved and validated."""
+    raw = load_yaml(args.config) if args.config else {}
+    for flag, key in _FLAG_KEYS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            set_dotted(raw, key, value)
+    for assignment in args.set:
+        set_dotted(raw, *parse_assignment(assignment))
+    return resolve(raw)
+
+
+def _format(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def summary_table(record: dict) -> str:
+    """The end-of-run table: validation and test metrics, then what the run was."""
+    metrics = record["metrics"]
+    rows = [[name, _format(metrics["val"][name]), _format(metrics["test"][name])] for name in ("loss", *METRIC_NAMES)]
+    table = tabulate(rows, headers=["metric", "val", "test"], tablefmt="github")
+    dataset = record["dataset"]
+    positive = "macro average (multi-class)" if dataset["positive"] is None else f"{dataset['positive']} ({dataset['positive_name']})"
+    facts = [
+        ["positive class", positive],
+        ["trainable parameters", f"{record['params']['trainable']:,}"],
+        ["best epoch", f"{record['best_epoch']} of {record['epochs_run']} (by {record['monitor']['quantity']})"],
+        ["wall time", f"{record['wall_time_s']:.1f} s ({record['epoch_time_s']:.2f} s per epoch, median)"],
+        ["device", record["device"]],
+        ["run record", record["run_dir"]],
+    ]
+    return f"{table}\n\n{tabulate(facts, tablefmt='plain')}"
+
+
+def _list() -> str:
+    lines = ["datasets:"]
+    for name, info in sorted(DATASETS.items()):
+        note = " (refused: multi-label)" if "multi-label" in info.task else ""
+        lines.append(f"  {name:<20} {info.task}, sizes {'/'.join(map(str, info.sizes))}{note}: {info.description}")
+    for title, registry in (("encoders", ENCODERS), ("models", MODELS)):
+        lines.append(f"{title}:")
+        lines += [f"  {name:<20} {registry.get(name).summary}" for name in registry.names()]
+    return "\n".join(lines)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
+    return f"warning: {message}\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``neurocomp`` console script; returns the exit code."""
+    warnings.formatwarning = _one_line_warning
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            print(_list())
+            return 0
+        from .run import execute  # torch-heavy imports only when a run is asked for
+
+        record = execute(config_from_args(args), progress=not args.quiet)
+        print(summary_table(record))
+        return 0
+    except (UsageError, RunFailed) as error:
+        print(f"neurocomp: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("neurocomp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

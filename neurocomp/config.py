@@ -1,0 +1,242 @@
+"""Run configuration: dataclass defaults <- YAML file <- command-line flags and ``--set a.b=c``.
+
+Strict like nanoGPT's configurator: an unknown key or a value of the wrong type is a UsageError
+before any work starts. Encoder and model options are the keyword-only arguments (with defaults)
+of the registered builder, so a new model's options are validated without touching this file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from .errors import UsageError
+from .registry import ENCODERS, MODELS, Registry
+
+
+@dataclass
+class DatasetConfig:
+    name: str = "pneumonia"  # a registered dataset name or a path to a MedMNIST-layout .npz
+    size: int = 28
+    data_dir: Optional[str] = None  # None: $NEUROCOMP_DATA_DIR, else ~/.medmnist
+    positive: Optional[int] = None  # None: the dataset's clinical positive class
+    download: bool = True
+    verify: bool = True  # check the MD5 that MedMNIST publishes
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 128
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    schedule: Literal["none", "step", "cosine"] = "none"
+    step_size: int = 10  # step schedule: epochs between decays
+    gamma: float = 0.1  # step schedule: decay factor
+    loss: Literal["cross_entropy", "bce", "rate"] = "cross_entropy"  # bce: one logit, binary tasks
+    monitor: str = "val.loss"  # model selection and early stopping quantity: val.<metric>
+    patience: Optional[int] = None  # epochs without improvement before stopping; None: never stop early
+    min_delta: float = 0.0
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: Optional[int] = None
+
+
+@dataclass
+class ComponentConfig:
+    """A registered component (encoder or model) by name, with its builder's options."""
+
+    name: Optional[str] = None
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunConfig:
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    encoder: ComponentConfig = field(default_factory=ComponentConfig)
+    model: ComponentConfig = field(default_factory=lambda: ComponentConfig("cnn"))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    out: str = "results"
+
+    def to_dict(self) -> dict:
+        """The nested form that YAML files use: options inline next to the name."""
+        plain = dataclasses.asdict(self)
+        for part in ("encoder", "model"):
+            plain[part] = {"name": plain[part]["name"], **plain[part]["options"]}
+        return plain
+
+
+_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is Literal:
+        return " | ".join(repr(v) for v in typing.get_args(annotation))
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def coerce(value: Any, annotation: Any, key: str) -> Any:
+    """``value`` checked against ``annotation`` (int, float, bool, str, Literal, Optional,
+    tuple[int, ...]); ints are accepted for floats and lists for tuples. UsageError otherwise."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return coerce(value, arg, key)
+            except UsageError as error:
+                errors.append(str(error))
+        raise UsageError(errors[0] if len(errors) == 1 else f"{key}: {value!r} is not {_type_name(annotation)}")
+    if origin is Literal:
+        if value in args:
+            return value
+        raise UsageError(f"{key}: {value!r} is not one of {', '.join(repr(a) for a in args)}")
+    if origin is tuple:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise UsageError(f"{key}: expected a list, got {value!r}")
+        item_type = args[0] if args else Any
+        return tuple(coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value))
+    if annotation is Any:
+        return value
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is float and isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+        return float(value)  # PyYAML (YAML 1.1) reads 1e-3 as a string; it is a float to any reader
+    if annotation in (int, float, str, bool):
+        if isinstance(value, annotation) and not (annotation is int and isinstance(value, bool)):
+            return value
+        raise UsageError(f"{key}: expected {annotation.__name__}, got {value!r}")
+    raise TypeError(f"{key}: unsupported option annotation {annotation!r}")
+
+
+def _strict_dataclass(cls: type, values: Any, section: str) -> Any:
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise UsageError(f"{section}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UsageError(f"unknown key {section}.{unknown[0]}; valid keys: {', '.join(known)}")
+    return cls(**{k: coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()})
+
+
+def builder_options(builder: Any) -> dict[str, inspect.Parameter]:
+    """The user-settable options of a builder: its keyword-only parameters with defaults."""
+    return {
+        p.name: p
+        for p in inspect.signature(builder).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
+    }
+
+
+def resolve_options(registry: Registry, name: str, given: dict, section: str) -> dict:
+    """Every option of ``name``'s builder: defaults, overridden by ``given`` (checked strictly)."""
+    builder = registry.get(name).builder
+    options = builder_options(builder)
+    unknown = sorted(set(given) - set(options))
+    if unknown:
+        valid = ", ".join(options) or "none"
+        raise UsageError(f"unknown key {section}.{unknown[0]} for {registry.kind} {name!r}; valid keys: {valid}")
+    hints = typing.get_type_hints(builder)
+    resolved = {}
+    for key, param in options.items():
+        value = given.get(key, param.default)
+        resolved[key] = coerce(value, hints.get(key, Any), f"{section}.{key}")
+    return resolved
+
+
+def _component(values: Any, section: str) -> ComponentConfig:
+    if values is None:
+        values = {}
+    if isinstance(values, str):
+        values = {"name": values}
+    if not isinstance(values, dict):
+        raise UsageError(f"{section}: expected a mapping, got {values!r}")
+    values = dict(values)
+    name = values.pop("name", None)
+    if name is not None and not isinstance(name, str):
+        raise UsageError(f"{section}.name: expected str, got {name!r}")
+    return ComponentConfig(name, values)
+
+
+def resolve(raw: dict) -> RunConfig:
+    """A fully resolved, validated RunConfig from the nested dict form (YAML + overrides)."""
+    known = [f.name for f in dataclasses.fields(RunConfig)]
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise UsageError(f"unknown key {unknown[0]!r}; valid top-level keys: {', '.join(known)}")
+    model = _component(raw.get("model"), "model")
+    model.name = model.name or RunConfig().model.name
+    model.options = resolve_options(MODELS, model.name, model.options, "model")
+    encoder = _component(raw.get("encoder"), "encoder")
+    # A model names the encoder it is usually fed with (snn: rate), so `--model snn` alone works.
+    encoder.name = encoder.name or MODELS.get(model.name).meta.get("default_encoder", "static")
+    encoder.options = resolve_options(ENCODERS, encoder.name, encoder.options, "encoder")
+    train = _strict_dataclass(TrainConfig, raw.get("train"), "train")
+    if not train.monitor.startswith("val."):
+        raise UsageError(f"train.monitor: {train.monitor!r} must name a validation quantity, e.g. val.loss or val.auc")
+    return RunConfig(
+        dataset=_strict_dataclass(DatasetConfig, raw.get("dataset"), "dataset"),
+        encoder=encoder,
+        model=model,
+        train=train,
+        out=coerce(raw.get("out", RunConfig.out), str, "out"),
+    )
+
+
+def load_yaml(path: str | Path) -> dict:
+    """A config file as a nested dict (safe loader); UsageError when missing or malformed."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as error:
+        raise UsageError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def set_dotted(raw: dict, dotted: str, value: Any) -> None:
+    """``raw['a']['b'] = value`` for ``dotted == 'a.b'``, creating sections as needed."""
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if isinstance(child, str):  # `model: snn` shorthand
+            child = node[part] = {"name": child}
+        if not isinstance(child, dict):
+            raise UsageError(f"--set {dotted}: {part!r} is not a section")
+        node = child
+    node[leaf] = value
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``'model.beta=0.9'`` -> ``('model.beta', 0.9)``; the value is read as YAML (numbers, lists, true)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"--set {text!r}: expected KEY=VALUE, e.g. train.epochs=5")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise UsageError(f"--set {text!r}: cannot read the value") from None

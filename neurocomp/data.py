@@ -1,0 +1,232 @@
+"""MedMNIST datasets held in memory: uint8 image tensors and int64 labels squeezed to (N,).
+
+A dataset is named (``pneumonia``, ``breast``, ``adrenal3d``, ``pneumonia-balanced``, ...) or given
+as a path to any ``.npz`` in MedMNIST layout (``{train,val,test}_{images,labels}``). Named sets are
+read from the data dir (``--data-dir``, ``$NEUROCOMP_DATA_DIR``, ``~/.medmnist``) and downloaded
+through ``medmnist`` when absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .config import DatasetConfig
+from .errors import UsageError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the suite knows about a named dataset before reading it."""
+
+    name: str
+    flag: str  # MedMNIST's name, e.g. pneumoniamnist
+    task: str  # binary-class, multi-class, ordinal-regression, multi-label
+    volumetric: bool
+    class_names: tuple[str, ...]
+    positive: Optional[int]  # clinical positive class of a binary task
+    description: str
+    md5: dict  # size -> published MD5
+    downloadable: bool = True
+
+    def filename(self, size: int) -> str:
+        return f"{self.flag}.npz" if size == 28 else f"{self.flag}_{size}.npz"
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(sorted(self.md5))
+
+
+# Binary sets whose positive class is not 1 (BreastMNIST: 0 = malignant is what a clinician looks for).
+_POSITIVE_OVERRIDES = {"breast": 0}
+
+
+def _medmnist_infos() -> dict[str, DatasetInfo]:
+    from medmnist import INFO
+
+    infos = {}
+    for flag, info in INFO.items():
+        name = flag.replace("mnist", "")
+        md5 = {28: info["MD5"], **{int(k[4:]): v for k, v in info.items() if k.startswith("MD5_")}}
+        binary = info["task"] == "binary-class"
+        infos[name] = DatasetInfo(
+            name=name,
+            flag=flag,
+            task=info["task"],
+            volumetric=flag.endswith("3d"),
+            class_names=tuple(info["label"][str(i)] for i in range(len(info["label"]))),
+            positive=_POSITIVE_OVERRIDES.get(name, 1) if binary else None,
+            description=f"{info['python_class']}, {len(info['label'])} classes, {sum(info['n_samples'].values()):,} samples",
+            md5=md5,
+        )
+    # The balanced subset committed with the snnTorch PneumoniaMNIST study (its test split is balanced too).
+    base = infos["pneumonia"]
+    infos["pneumonia-balanced"] = DatasetInfo(
+        name="pneumonia-balanced",
+        flag="pneumoniamnist_balanced",
+        task=base.task,
+        volumetric=False,
+        class_names=base.class_names,
+        positive=1,
+        description="Balanced PneumoniaMNIST subset of the snnTorch study (2428/270/468, 50% pneumonia)",
+        md5={28: "3062d8c693378b506564f35a50301b11"},
+        downloadable=False,
+    )
+    return infos
+
+
+DATASETS: dict[str, DatasetInfo] = _medmnist_infos()
+
+
+@dataclass
+class Split:
+    """images: uint8 ``(N, C, H, W)`` or ``(N, C, D, H, W)``; labels: int64 ``(N,)``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class Dataset:
+    """The three splits of one dataset and what the metrics need to know about it."""
+
+    name: str
+    path: Path
+    md5: str
+    class_names: tuple[str, ...]
+    positive: Optional[int]  # None for multi-class tasks
+    splits: dict[str, Split]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.splits["train"].images.shape[1:])
+
+
+def data_dir(configured: Optional[str]) -> Path:
+    """The folder named by ``--data-dir``, else ``$NEUROCOMP_DATA_DIR``, else ``~/.medmnist``."""
+    return Path(configured or os.environ.get("NEUROCOMP_DATA_DIR") or "~/.medmnist").expanduser()
+
+
+def load_dataset(config: DatasetConfig) -> Dataset:
+    """Read (and if needed download) the dataset named in ``config``; UsageError on bad input."""
+    if config.name.endswith(".npz") or os.sep in config.name:
+        return _from_npz(Path(config.name).expanduser(), config.name, None, config.positive, None)
+    info = DATASETS.get(config.name)
+    if info is None:
+        raise UsageError(f"unknown dataset {config.name!r}; choose one of: {', '.join(sorted(DATASETS))}, or a path to a .npz")
+    if "multi-label" in info.task:
+        raise UsageError(f"dataset {config.name!r} is multi-label; neurocomp handles single-label classification only")
+    if config.size not in info.sizes:
+        raise UsageError(f"{config.name} is published at sizes {', '.join(map(str, info.sizes))}, not {config.size}")
+    folder = data_dir(config.data_dir)
+    path = folder / info.filename(config.size)
+    if not path.exists():
+        _download(info, config.size, folder, config.download)
+    expected_md5 = info.md5[config.size] if config.verify else None
+    return _from_npz(path, config.name, info, config.positive, expected_md5)
+
+
+def _download(info: DatasetInfo, size: int, folder: Path, allowed: bool) -> None:
+    where = f"put it in {folder} (or point --data-dir / NEUROCOMP_DATA_DIR at the folder that holds it)"
+    if not info.downloadable:
+        raise UsageError(f"{info.filename(size)} is not in {folder} and cannot be downloaded; {where}")
+    if not allowed:
+        raise UsageError(f"{info.filename(size)} is not in {folder} and downloads are off; {where}")
+    import medmnist
+
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        getattr(medmnist, medmnist.INFO[info.flag]["python_class"])(
+            split="train", root=str(folder), size=size, download=True
+        )
+    except Exception as error:  # network errors come in many types; all mean the same to the user
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"could not download {info.filename(size)} ({reason}); {where}") from None
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _from_npz(
+    path: Path, name: str, info: Optional[DatasetInfo], positive: Optional[int], expected_md5: Optional[str]
+) -> Dataset:
+    if not path.exists():
+        raise UsageError(f"dataset file {path} does not exist")
+    md5 = _md5(path)
+    if expected_md5 and md5 != expected_md5:
+        # Repacked copies (recompressed, same arrays) differ in MD5 too, so warn rather than refuse.
+        warnings.warn(
+            f"{path} has MD5 {md5}, not the published {expected_md5}; "
+            "the file may be a repack or corrupt (dataset.verify=false silences this)",
+            stacklevel=2,
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise UsageError(f"{path} is not a readable .npz file ({str(error).splitlines()[0]})") from None
+    missing = [f"{split}_{kind}" for split in SPLITS for kind in ("images", "labels") if f"{split}_{kind}" not in arrays]
+    if missing:
+        raise UsageError(f"{path} lacks {', '.join(missing)}; a MedMNIST .npz holds {{train,val,test}}_{{images,labels}}")
+    volumetric = info.volumetric if info else arrays["train_images"].ndim == 4 and arrays["train_images"].shape[-1] not in (3,)
+    splits = {split: _split(path, split, arrays, volumetric) for split in SPLITS}
+    shapes = {tuple(s.images.shape[1:]) for s in splits.values()}
+    if len(shapes) != 1:
+        raise UsageError(f"{path}: the splits hold images of different shapes {sorted(shapes)}")
+    num_labels = int(max(int(s.labels.max()) for s in splits.values())) + 1
+    class_names = info.class_names if info else tuple(str(i) for i in range(max(num_labels, 2)))
+    if num_labels > len(class_names):
+        raise UsageError(f"{path}: labels reach {num_labels - 1} but {name} has {len(class_names)} classes")
+    binary = len(class_names) == 2
+    if positive is None:
+        positive = (info.positive if info else 1) if binary else None
+    elif not binary or positive not in (0, 1):
+        raise UsageError(f"--positive {positive}: {name} has {len(class_names)} classes; a positive class is for binary tasks (0 or 1)")
+    return Dataset(name, path, md5, class_names, positive, splits)
+
+
+def _split(path: Path, split: str, arrays: dict, volumetric: bool) -> Split:
+    images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+    if images.dtype != np.uint8:
+        raise UsageError(f"{path}: {split}_images has dtype {images.dtype}; MedMNIST images are uint8")
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        raise UsageError(f"{path}: {split}_labels has {labels.shape[1]} columns (multi-label); neurocomp needs one label per image")
+    labels = labels.reshape(-1)  # (N, 1) -> (N,) here, once, so no metric can broadcast to N x N
+    if len(labels) != len(images):
+        raise UsageError(f"{path}: {split} has {len(images)} images but {len(labels)} labels")
+    if len(labels) == 0:
+        raise UsageError(f"{path}: the {split} split is empty")
+    if labels.min() < 0:
+        raise UsageError(f"{path}: {split}_labels holds negative labels")
+    if volumetric and images.ndim == 4:  # (N, D, H, W) -> (N, 1, D, H, W)
+        tensor = torch.from_numpy(images).unsqueeze(1)
+    elif not volumetric and images.ndim == 3:  # (N, H, W) -> (N, 1, H, W)
+        tensor = torch.from_numpy(images).unsqueeze(1)
+    elif not volumetric and images.ndim == 4 and images.shape[-1] == 3:  # RGB (N, H, W, 3) -> (N, 3, H, W)
+        tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    else:
+        kind = "3D volumes (N, D, H, W)" if volumetric else "2D images (N, H, W) or (N, H, W, 3)"
+        raise UsageError(f"{path}: {split}_images has shape {images.shape}; expected {kind}")
+    return Split(tensor, torch.from_numpy(labels.astype(np.int64)))

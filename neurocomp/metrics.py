@@ -1,0 +1,112 @@
+"""Classification metrics from all predictions of a split at once (scikit-learn), and model size.
+
+Binary tasks are scored for an explicit positive class (BreastMNIST: 0 = malignant); multi-class
+tasks use macro averages. A metric that is undefined (no positive predictions for precision, one
+class only for AUC) is NaN, never a silent 0.0.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+METRIC_NAMES = (
+    "accuracy",
+    "balanced_accuracy",
+    "sensitivity",
+    "specificity",
+    "precision",
+    "f1",
+    "gmean",
+    "auc",
+)
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, positive: int | None) -> dict:
+    """Metrics of one split.
+
+    labels: (N,) int class indices. probabilities: (N, K) class probabilities, rows summing to 1.
+    positive: the positive class for binary tasks (K == 2); None for multi-class (macro averages).
+    Returns the METRIC_NAMES as floats (NaN where undefined), ``confusion_matrix`` (K x K nested
+    list, rows = true class), ``predicted_classes`` (how many distinct classes were predicted).
+    """
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if labels.ndim != 1 or probabilities.ndim != 2 or len(labels) != len(probabilities):
+        # The (N, 1) vs (N,) broadcast is how a perfect classifier once scored 0.5: refuse it loudly.
+        raise ValueError(f"labels must be (N,) and probabilities (N, K); got {labels.shape} and {probabilities.shape}")
+    num_classes = probabilities.shape[1]
+    classes = np.arange(num_classes)
+    predictions = probabilities.argmax(axis=1)
+    matrix = confusion_matrix(labels, predictions, labels=classes)
+    result = {
+        "accuracy": accuracy_score(labels, predictions),
+        "balanced_accuracy": _quiet(lambda: balanced_accuracy_score(labels, predictions)),
+    }
+    if num_classes == 2:
+        if positive not in (0, 1):
+            raise ValueError(f"binary metrics need positive class 0 or 1, got {positive}")
+        negative = 1 - positive
+        tp, fn = matrix[positive, positive], matrix[positive, negative]
+        tn, fp = matrix[negative, negative], matrix[negative, positive]
+        sensitivity, specificity = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
+        result.update(
+            sensitivity=sensitivity,
+            specificity=specificity,
+            precision=_ratio(tp, tp + fp),
+            f1=f1_score(labels, predictions, pos_label=positive, zero_division=np.nan),
+            gmean=math.sqrt(sensitivity * specificity),
+            auc=_quiet(lambda: roc_auc_score(labels == positive, probabilities[:, positive])),
+        )
+    else:
+        recalls = recall_score(labels, predictions, labels=classes, average=None, zero_division=np.nan)
+        negatives = matrix.sum() - matrix.sum(axis=1)
+        false_positives = matrix.sum(axis=0) - np.diag(matrix)
+        specificities = (negatives - false_positives) / np.where(negatives > 0, negatives, np.nan)
+        result.update(
+            sensitivity=float(np.mean(recalls)),
+            specificity=float(np.mean(specificities)),
+            precision=precision_score(labels, predictions, labels=classes, average="macro", zero_division=np.nan),
+            f1=f1_score(labels, predictions, labels=classes, average="macro", zero_division=np.nan),
+            gmean=float(np.prod(recalls) ** (1.0 / num_classes)),
+            auc=_quiet(lambda: roc_auc_score(labels, probabilities, multi_class="ovr", average="macro", labels=classes)),
+        )
+    result = {name: float(result[name]) for name in METRIC_NAMES}
+    result["confusion_matrix"] = matrix.tolist()
+    result["predicted_classes"] = int(len(np.unique(predictions)))
+    return result
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator else math.nan
+
+
+def _quiet(compute) -> float:
+    # Undefined cases (one class only: AUC; an absent class: balanced accuracy) are NaN here;
+    # scikit-learn warns or raises for them depending on its version.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return float(compute())
+        except ValueError:
+            return math.nan
+
+
+def parameter_counts(model: torch.nn.Module) -> dict:
+    """``trainable`` (requires_grad) and ``total`` parameter counts of the model that ran."""
+    return {
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "total": sum(p.numel() for p in model.parameters()),
+    }

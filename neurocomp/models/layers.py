@@ -1,0 +1,95 @@
+"""Building blocks shared by the models: conv blocks, fully connected heads, per-layer options."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, TypeVar
+
+import torch
+from torch import nn
+
+from ..errors import UsageError
+
+T = TypeVar("T")
+
+
+def per_layer(values: Sequence[T], layers: int, key: str) -> list[T]:
+    """One value per layer: a single value is broadcast, otherwise the lengths must match."""
+    values = list(values)
+    if len(values) == 1:
+        return values * layers
+    if len(values) != layers:
+        raise UsageError(f"model.{key} has {len(values)} values for {layers} conv layers; give 1 or {layers}")
+    return values
+
+
+def conv_block(
+    in_channels: int,
+    out_channels: int,
+    *,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    batch_norm: bool = False,
+    activation: Optional[nn.Module] = None,
+    pool: int = 1,
+) -> nn.Sequential:
+    """Conv2d -> [BatchNorm2d] -> [activation] -> [MaxPool2d]: ``(N, C_in, H, W) -> (N, C_out, H', W')``."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(out_channels))
+    if activation is not None:
+        layers.append(activation)
+    if pool > 1:
+        layers.append(nn.MaxPool2d(pool))
+    return nn.Sequential(*layers)
+
+
+def output_shape(module: nn.Module, in_shape: Sequence[int]) -> tuple[int, ...]:
+    """Shape of one sample after ``module`` (batch dimension dropped); UsageError if it shrinks to nothing."""
+    training = module.training
+    module.eval()  # BatchNorm must not update its statistics on the probe
+    try:
+        with torch.no_grad():
+            shape = tuple(module(torch.zeros(1, *in_shape)).shape[1:])
+    except RuntimeError as error:
+        raise UsageError(f"the conv layers do not fit a {tuple(in_shape)} input: {str(error).splitlines()[0]}") from None
+    finally:
+        module.train(training)
+    return shape
+
+
+def fully_connected(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequential:
+    """Linear -> ReLU for each hidden width, then Linear: ``(N, in_features) -> (N, out_features)``."""
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(in_features, width), nn.ReLU()]
+        in_features = width
+    layers.append(nn.Linear(in_features, out_features))
+    return nn.Sequential(*layers)
+
+
+def require_image_steps(model: str, step_shape: Sequence[int]) -> tuple[int, int, int]:
+    """``step_shape`` as (C, H, W), or a UsageError naming the encoders that give image steps."""
+    if len(step_shape) != 3:
+        raise UsageError(
+            f"model {model!r} has conv layers and needs image steps (C, H, W), but the encoder gives steps of "
+            f"shape {tuple(step_shape)}; use an image encoder (static, repeat, rate, slices)"
+        )
+    return tuple(step_shape)
+
+
+class StepwiseClassifier(nn.Module):
+    """Applies ``features`` then ``head`` to every step at once and averages the logits over time.
+
+    forward: ``(T, B, *step_shape) -> (B, num_outputs)``.
+    """
+
+    def __init__(self, features: nn.Module, head: nn.Module):
+        super().__init__()
+        self.features = features
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps, batch = x.shape[:2]
+        logits = self.head(self.features(x.reshape(steps * batch, *x.shape[2:])))
+        return logits.view(steps, batch, -1).mean(dim=0)

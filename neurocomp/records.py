@@ -1,0 +1,81 @@
+"""Run records on disk: stable run ids and atomic writes (temp file, then rename)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# Keys that change where or how fast a run happens, not what it computes.
+_RUNTIME_KEYS = {("train", "device"), ("train", "threads"), ("dataset", "data_dir"), ("dataset", "download"),
+                 ("dataset", "verify"), ("out",)}
+
+
+def run_id(config: dict) -> str:
+    """``dataset-model-encoder-s<seed>-<hash>``: readable, and stable for the same resolved config."""
+    essential = {
+        section: ({k: v for k, v in values.items() if (section, k) not in _RUNTIME_KEYS} if isinstance(values, dict) else values)
+        for section, values in config.items()
+        if (section,) not in _RUNTIME_KEYS
+    }
+    digest = hashlib.sha1(json.dumps(essential, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    dataset = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(config["dataset"]["name"]).stem if config["dataset"]["name"].endswith(".npz") else config["dataset"]["name"])
+    return f"{dataset}-{config['model']['name']}-{config['encoder']['name']}-s{config['train']['seed']}-{digest}"
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+
+
+def _finite(value):
+    # JSON has no NaN: an undefined metric is written as null, never as 0.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_json(path: Path, record: dict) -> None:
+    """``record`` as indented JSON, NaN/inf as null, written atomically."""
+    text = json.dumps(_finite(record), indent=2, default=str) + "\n"
+    _atomic_write(path, lambda stream: stream.write(text.encode()))
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    """One CSV row per epoch, written atomically."""
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    _atomic_write(path, lambda stream: stream.write(buffer.getvalue().encode()))
+
+
+def write_weights(path: Path, model: torch.nn.Module) -> None:
+    """The model's state dict (load with ``torch.load(path, weights_only=True)``), written atomically."""
+    _atomic_write(path, lambda stream: torch.save(model.state_dict(), stream))
+
+
+def write_predictions(path: Path, **arrays: np.ndarray) -> None:
+    """Labels and probabilities per split (plain arrays, no pickle), written atomically."""
+    _atomic_write(path, lambda stream: np.savez_compressed(stream, **arrays))

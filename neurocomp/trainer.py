@@ -1,0 +1,251 @@
+"""One training loop for every model: fit on train, select and stop on validation, test once.
+
+Batches are slices of the in-memory split by index (no DataLoader, no per-sample Python). Every
+metric is computed from all predictions of a split at once. The best weights by the monitored
+validation quantity are restored before the test split is seen, and the test split is evaluated
+only by :func:`evaluate`, which the run calls once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from snntorch import functional as snn_functional
+from tqdm import tqdm
+
+from .config import TrainConfig
+from .data import Split
+from .encoders import Encoder
+from .errors import RunFailed, UsageError
+from .metrics import METRIC_NAMES, classification_metrics
+
+LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _cross_entropy(model, inputs, labels):
+    logits = model(inputs)
+    return F.cross_entropy(logits, labels), logits
+
+
+def _binary_cross_entropy(model, inputs, labels):
+    # One logit: the log-odds of class 1 (the MedMNIST3D study's BCE head).
+    logits = model(inputs)
+    return F.binary_cross_entropy_with_logits(logits[:, 0], labels.to(logits.dtype)), logits
+
+
+_ce_rate = snn_functional.ce_rate_loss()
+
+
+def _rate(model, inputs, labels):
+    # snnTorch's rate loss: cross-entropy of the output spikes at every step, averaged over steps.
+    logits, spikes = model.forward_with_spikes(inputs)
+    return _ce_rate(spikes, labels), logits
+
+
+LOSSES: dict[str, LossFn] = {"cross_entropy": _cross_entropy, "bce": _binary_cross_entropy, "rate": _rate}
+
+
+def num_outputs(loss: str, num_classes: int) -> int:
+    """Logits the model must produce: one for a binary BCE head, else one per class."""
+    if loss == "bce":
+        if num_classes != 2:
+            raise UsageError(f"train.loss='bce' is for binary tasks; this dataset has {num_classes} classes")
+        return 1
+    return num_classes
+
+
+def check_loss_fits(loss: str, model: torch.nn.Module) -> None:
+    """UsageError before training when the loss needs something the model does not give."""
+    if loss == "rate" and not hasattr(model, "forward_with_spikes"):
+        raise UsageError("train.loss='rate' needs a spiking model (one with output spikes), e.g. --model snn")
+
+
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities ``(B, K)`` from logits ``(B, K)``, or from one logit ``(B, 1)`` as ``(B, 2)``."""
+    if logits.shape[1] == 1:
+        p = torch.sigmoid(logits[:, 0])
+        return torch.stack([1 - p, p], dim=1)
+    return torch.softmax(logits, dim=1)
+
+
+def select_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; ``cuda`` without CUDA is a UsageError."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: CUDA is not available on this machine; use --device cpu or auto")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def _batches(split: Split, batch_size: int, order: torch.Tensor):
+    """Yield (images in [0, 1] float, labels) for consecutive index slices of ``order``."""
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        yield split.images[index].float().div_(255.0), split.labels[index]
+
+
+@dataclass
+class Evaluation:
+    """One pass over a split: mean loss, all probabilities ``(N, K)`` and the metrics from them."""
+
+    loss: float
+    probabilities: np.ndarray
+    labels: np.ndarray
+    metrics: dict
+
+
+def evaluate(
+    model: torch.nn.Module,
+    encoder: Encoder,
+    split: Split,
+    *,
+    loss: str,
+    positive: Optional[int],
+    batch_size: int,
+    seed: int,
+) -> Evaluation:
+    """Predict a whole split with the model in eval mode; stochastic encoders draw from ``seed``.
+
+    Re-seeding on every call gives every evaluation the same spike trains, so validation scores of
+    different epochs differ only through the weights.
+    """
+    device = split.images.device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    model.eval()
+    losses, outputs = [], []
+    with torch.no_grad():
+        for images, labels in _batches(split, batch_size, torch.arange(len(split), device=device)):
+            batch_loss, logits = LOSSES[loss](model, encoder(images, generator), labels)
+            losses.append(batch_loss.item() * len(labels))
+            outputs.append(probabilities(logits).float().cpu())
+    probs = torch.cat(outputs).numpy()
+    labels = split.labels.cpu().numpy()
+    metrics = classification_metrics(labels, probs, positive)
+    return Evaluation(sum(losses) / len(split), probs, labels, metrics)
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_value: float = math.nan
+    stopped_early: bool = False
+
+
+def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return optimizer(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return None
+
+
+def _improved(value: float, best: float, minimize: bool, min_delta: float) -> bool:
+    if math.isnan(value):
+        return False
+    if math.isnan(best):
+        return True
+    return value < best - min_delta if minimize else value > best + min_delta
+
+
+def fit(
+    model: torch.nn.Module,
+    encoder: Encoder,
+    train: Split,
+    val: Split,
+    config: TrainConfig,
+    *,
+    positive: Optional[int],
+    progress: bool = True,
+    on_epoch: Optional[Callable[[FitResult], None]] = None,
+) -> FitResult:
+    """Train ``model`` on ``train``, select on ``val``; the best weights are loaded when it returns.
+
+    ``on_epoch`` sees the result after every epoch (the run writes history.csv from it). A non-finite
+    loss raises RunFailed with the result so far attached as ``error.result``.
+    """
+    monitor = config.monitor.removeprefix("val.")
+    if monitor not in ("loss", *METRIC_NAMES):
+        raise UsageError(f"train.monitor: unknown quantity {config.monitor!r}; use val.loss or val.<{'|'.join(METRIC_NAMES)}>")
+    minimize = monitor == "loss"
+    optimizer = _optimizer(config, model)
+    scheduler = _scheduler(config, optimizer)
+    device = train.images.device
+    shuffle = torch.Generator().manual_seed(config.seed)
+    encoding = torch.Generator(device=device).manual_seed(config.seed)
+    loss_fn = LOSSES[config.loss]
+    result = FitResult()
+    best_state = None
+    epochs_without_improvement = 0
+    batches_per_epoch = math.ceil(len(train) / config.batch_size)
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        total_loss = 0.0
+        order = torch.randperm(len(train), generator=shuffle).to(device)
+        bar = tqdm(total=batches_per_epoch, desc=f"epoch {epoch}/{config.epochs}", disable=not progress, leave=True)
+        for batch, (images, labels) in enumerate(_batches(train, config.batch_size, order), start=1):
+            loss, _ = loss_fn(model, encoder(images, encoding), labels)
+            if not torch.isfinite(loss):
+                bar.close()
+                error = RunFailed(
+                    f"the training loss became {loss.item()} at epoch {epoch}, batch {batch}; "
+                    "try a lower train.lr or check the inputs"
+                )
+                error.result = result
+                raise error
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(labels)
+            bar.set_postfix(loss=f"{total_loss / min(batch * config.batch_size, len(train)):.4f}", refresh=False)
+            bar.update()
+        lr = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            scheduler.step()
+        validation = evaluate(
+            model, encoder, val, loss=config.loss, positive=positive, batch_size=config.batch_size, seed=config.seed + 1
+        )
+        value = validation.loss if minimize else validation.metrics[monitor]
+        row = {
+            "epoch": epoch,
+            "lr": lr,
+            "train_loss": total_loss / len(train),
+            "val_loss": validation.loss,
+            **{f"val_{name}": validation.metrics[name] for name in METRIC_NAMES},
+            "seconds": time.perf_counter() - started,
+        }
+        result.history.append(row)
+        bar.set_postfix(
+            loss=f"{row['train_loss']:.4f}", val_loss=f"{validation.loss:.4f}",
+            val_acc=f"{validation.metrics['accuracy']:.3f}", val_auc=f"{validation.metrics['auc']:.3f}",
+        )
+        bar.close()
+        if _improved(value, result.best_value, minimize, config.min_delta):
+            result.best_value, result.best_epoch = value, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            epochs_without_improvement = 0
+        else:
+            epochs_without_improvement += 1
+        if on_epoch is not None:
+            on_epoch(result)
+        if config.patience is not None and epochs_without_improvement >= config.patience:
+            result.stopped_early = True
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result

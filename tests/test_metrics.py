@@ -1,0 +1,81 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neurocomp.metrics import classification_metrics, parameter_counts
+
+
+def one_hot(predictions, num_classes=2, confidence=0.9):
+    probs = np.full((len(predictions), num_classes), (1 - confidence) / (num_classes - 1))
+    probs[np.arange(len(predictions)), predictions] = confidence
+    return probs
+
+
+def test_binary_metrics_match_a_hand_built_confusion_matrix():
+    # positive = 1: TP 3, FN 1, TN 4, FP 2
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    preds = np.array([1, 1, 1, 0, 0, 0, 0, 0, 1, 1])
+    m = classification_metrics(labels, one_hot(preds), positive=1)
+    assert m["confusion_matrix"] == [[4, 2], [1, 3]]
+    assert m["accuracy"] == pytest.approx(0.7)
+    assert m["sensitivity"] == pytest.approx(3 / 4)
+    assert m["specificity"] == pytest.approx(4 / 6)
+    assert m["precision"] == pytest.approx(3 / 5)
+    assert m["f1"] == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
+    assert m["gmean"] == pytest.approx(math.sqrt(3 / 4 * 4 / 6))
+    assert m["balanced_accuracy"] == pytest.approx((3 / 4 + 4 / 6) / 2)
+
+
+def test_positive_class_zero_swaps_the_roles():
+    # BreastMNIST: 0 = malignant is positive. TP = label 0 predicted 0.
+    labels = np.array([0, 0, 0, 1, 1])
+    preds = np.array([0, 1, 1, 1, 1])
+    m = classification_metrics(labels, one_hot(preds), positive=0)
+    assert m["sensitivity"] == pytest.approx(1 / 3)
+    assert m["specificity"] == pytest.approx(1.0)
+    assert m["precision"] == pytest.approx(1.0)
+    assert m["f1"] == pytest.approx(0.5)
+
+
+def test_auc_uses_the_positive_class_score():
+    labels = np.array([0, 0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.35, 0.65], [0.2, 0.8]])
+    assert classification_metrics(labels, probs, positive=1)["auc"] == pytest.approx(1.0)
+    assert classification_metrics(labels, probs, positive=0)["auc"] == pytest.approx(1.0)
+    swapped = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])
+    assert classification_metrics(labels, swapped, positive=1)["auc"] == pytest.approx(0.75)
+
+
+def test_undefined_metrics_are_nan_not_zero():
+    labels = np.array([0, 0, 0, 0])
+    m = classification_metrics(labels, one_hot(np.array([0, 0, 0, 0])), positive=1)
+    assert math.isnan(m["auc"]) and math.isnan(m["sensitivity"]) and math.isnan(m["precision"])
+    assert m["specificity"] == 1.0 and m["predicted_classes"] == 1
+
+
+def test_multiclass_uses_macro_averages():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    preds = np.array([0, 1, 1, 1, 2, 0])
+    m = classification_metrics(labels, one_hot(preds, 3), positive=None)
+    recalls = [1 / 2, 1.0, 1 / 2]
+    specificities = [3 / 4, 3 / 4, 1.0]
+    precisions = [1 / 2, 2 / 3, 1.0]
+    assert m["sensitivity"] == pytest.approx(np.mean(recalls))
+    assert m["specificity"] == pytest.approx(np.mean(specificities))
+    assert m["precision"] == pytest.approx(np.mean(precisions))
+    assert m["gmean"] == pytest.approx(np.prod(recalls) ** (1 / 3))
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert 0 <= m["auc"] <= 1
+
+
+def test_column_labels_are_refused_instead_of_broadcast():
+    with pytest.raises(ValueError, match=r"\(N,\)"):
+        classification_metrics(np.zeros((4, 1)), one_hot(np.zeros(4, dtype=int)), positive=1)
+
+
+def test_parameter_counts_separate_frozen_parameters():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
+    model[1].weight.requires_grad_(False)
+    assert parameter_counts(model) == {"trainable": 8 + 1, "total": 11}
