@@ -6,9 +6,10 @@ with keyword-only options, registered with ``@register_model("name")``.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import encoders, models  # noqa: F401  (registers the built-ins)
-from .encoders import Encoder
-from .registry import ENCODERS, MODELS, register_encoder, register_model
+# The registry comes first: built-in models (alif) register through the public names.
+from .registry import ENCODERS, MODELS, register_encoder, register_model  # isort: skip
+from . import encoders, models  # noqa: F401, E402  (registers the built-ins)
+from .encoders import Encoder  # noqa: E402
 
 try:
     __version__ = version("neurocomp")

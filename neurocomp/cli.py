@@ -35,6 +35,7 @@ _FLAG_KEYS = {
     "seed": "train.seed",
     "device": "train.device",
     "threads": "train.threads",
+    "params": "params",
     "out": "out",
 }
 
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--device", choices=["auto", "cpu", "cuda"])
     run.add_argument("--threads", type=int, help="CPU threads for torch")
+    run.add_argument("--params", help="trainable parameter budget, e.g. 20k: the model's width is chosen to land within 5%%")
     run.add_argument("--out", help="results root (default: results); the run goes to OUT/runs/<run_id>/")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override any config key, e.g. --set train.epochs=5 --set model.beta=0.9")
@@ -99,7 +101,9 @@ def summary_table(record: dict) -> str:
     positive = "macro average (multi-class)" if dataset["positive"] is None else f"{dataset['positive']} ({dataset['positive_name']})"
     facts = [
         ["positive class", positive],
-        ["trainable parameters", f"{record['params']['trainable']:,}"],
+        ["trainable parameters", f"{record['params']['trainable']:,}"
+         + (f" (budget {record['params']['target']:,})" if record["params"]["target"] else "")],
+        *([["effective synapses", f"{record['params']['effective_synapses']:,}"]] if "effective_synapses" in record["params"] else []),
         ["best epoch", f"{record['best_epoch']} of {record['epochs_run']} (by {record['monitor']['quantity']})"],
         ["wall time", f"{record['wall_time_s']:.1f} s ({record['epoch_time_s']:.2f} s per epoch, median)"],
         ["device", record["device"]],
@@ -116,6 +120,7 @@ def _list() -> str:
     for title, registry in (("encoders", ENCODERS), ("models", MODELS)):
         lines.append(f"{title}:")
         lines += [f"  {name:<20} {registry.get(name).summary}" for name in registry.names()]
+        lines += [f"  {name:<20} (unusable) {why}" for name, why in sorted(registry.broken.items())]
     return "\n".join(lines)
 
 

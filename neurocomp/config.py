@@ -20,12 +20,14 @@ import yaml
 
 from .errors import UsageError
 from .registry import ENCODERS, MODELS, Registry
+from .sizing import parse_count
 
 
 @dataclass
 class DatasetConfig:
     name: str = "pneumonia"  # a registered dataset name or a path to a MedMNIST-layout .npz
     size: int = 28
+    resize: Optional[int] = None  # resample every image/volume to this side after loading (e.g. 64 -> 28)
     data_dir: Optional[str] = None  # None: $NEUROCOMP_DATA_DIR, else ~/.medmnist
     positive: Optional[int] = None  # None: the dataset's clinical positive class
     download: bool = True
@@ -66,6 +68,7 @@ class RunConfig:
     encoder: ComponentConfig = field(default_factory=ComponentConfig)
     model: ComponentConfig = field(default_factory=lambda: ComponentConfig("cnn"))
     train: TrainConfig = field(default_factory=TrainConfig)
+    params: Optional[int] = None  # trainable parameter budget: the model's width is chosen to meet it
     out: str = "results"
 
     def to_dict(self) -> dict:
@@ -197,6 +200,7 @@ def resolve(raw: dict) -> RunConfig:
         encoder=encoder,
         model=model,
         train=train,
+        params=None if raw.get("params") is None else parse_count(raw["params"]),
         out=coerce(raw.get("out", RunConfig.out), str, "out"),
     )
 

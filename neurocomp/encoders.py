@@ -95,6 +95,13 @@ def columns(*, sample_shape: tuple[int, ...], symmetric: bool = False) -> Encode
     )
 
 
+@register_encoder("channels")
+def channels(*, sample_shape: tuple[int, ...], symmetric: bool = False) -> Encoder:
+    """Each channel is one step: C steps of H*W features (the thesis' z-axis sequence)."""
+    c, h, w = _require_2d("channels", sample_shape)
+    return Encoder("channels", c, (h * w,), lambda x, g: _scaled(x, symmetric).transpose(0, 1).reshape(c, len(x), h * w))
+
+
 @register_encoder("slices")
 def slices(*, sample_shape: tuple[int, ...], symmetric: bool = False) -> Encoder:
     """A 3D volume (C, D, H, W) as D steps of 2D slices (C, H, W)."""

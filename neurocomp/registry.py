@@ -38,6 +38,7 @@ class Registry:
         self.kind = kind
         self.entry_point_group = entry_point_group
         self._entries: dict[str, Entry] = {}
+        self.broken: dict[str, str] = {}  # plug-in name -> why it failed to load
         self._plugins_loaded = False
 
     def register(self, name: str, **meta: Any) -> Callable:
@@ -58,13 +59,10 @@ class Registry:
         self._plugins_loaded = True
         for ep in entry_points(group=self.entry_point_group):
             try:
-                ep.load()
+                ep.load()  # importing the module registers its builders with the decorator
             except Exception as error:  # a broken plug-in must not take the built-ins down
-                warnings.warn(
-                    f"plug-in {ep.name!r} ({ep.value}) in {self.entry_point_group} failed to load: "
-                    f"{type(error).__name__}: {error}",
-                    stacklevel=2,
-                )
+                self.broken[ep.name] = f"plug-in {ep.name!r} ({ep.value}) failed to load: {type(error).__name__}: {error}"
+                warnings.warn(self.broken[ep.name], stacklevel=2)
 
     def names(self) -> list[str]:
         """Sorted registered names, plug-ins included."""
@@ -74,6 +72,8 @@ class Registry:
     def get(self, name: str) -> Entry:
         """The entry for ``name``; a UsageError listing the valid names otherwise."""
         self._load_plugins()
+        if name in self.broken:
+            raise UsageError(self.broken[name])
         if name not in self._entries:
             raise UsageError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
         return self._entries[name]

@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -17,9 +18,11 @@ from . import records
 from .config import RunConfig
 from .data import Dataset, load_dataset
 from .encoders import Encoder
-from .errors import RunFailed
+from .errors import RunFailed, UsageError
 from .metrics import parameter_counts
+from .models import build_model
 from .registry import ENCODERS, MODELS
+from .sizing import fit_width, scaled
 from .trainer import check_loss_fits, evaluate, fit, num_outputs, select_device
 
 
@@ -35,15 +38,54 @@ def versions() -> dict:
 
 
 def build(config: RunConfig, dataset: Dataset) -> tuple[Encoder, torch.nn.Module]:
-    """The encoder and model the config names, for this dataset's samples; UsageError if they cannot fit."""
+    """The encoder and model the config names, for this dataset's samples; UsageError if they cannot fit.
+
+    With a parameter budget (``config.params``) the model's width option is first chosen to meet it
+    and written into ``config.model.options``, so the record holds the width that ran.
+    """
     encoder = ENCODERS.get(config.encoder.name).builder(sample_shape=dataset.sample_shape, **config.encoder.options)
-    model = MODELS.get(config.model.name).builder(
-        step_shape=encoder.step_shape,
-        num_outputs=num_outputs(config.train.loss, dataset.num_classes),
-        **config.model.options,
-    )
+    outputs = num_outputs(config.train.loss, dataset.num_classes)
+
+    def make(options: dict) -> torch.nn.Module:
+        return build_model(config.model.name, encoder=encoder, num_outputs=outputs, **options)
+
+    if config.params is not None:
+        config.model.options[_width_option(config)] = _fit_width(config, make)
+    model = make(config.model.options)
     check_loss_fits(config.train.loss, model)
     return encoder, model
+
+
+def _width_option(config: RunConfig) -> str:
+    option = MODELS.get(config.model.name).meta.get("width")
+    if option is None or option not in config.model.options:
+        raise UsageError(f"--params: model {config.model.name!r} does not name a width option to scale")
+    if config.model.options[option] == ():
+        raise UsageError(f"--params: model.{option} is empty, so there is no width to scale")
+    return option
+
+
+def _fit_width(config: RunConfig, make) -> int:
+    option = _width_option(config)
+    base = config.model.options[option]
+    counts: dict[int, Optional[int]] = {}
+
+    def count_at(width: int) -> Optional[int]:
+        if width not in counts:
+            try:
+                counts[width] = parameter_counts(make({**config.model.options, option: scaled(base, width)}))["trainable"]
+            except UsageError:
+                counts[width] = None
+        return counts[width]
+
+    width, _ = fit_width(count_at, config.params, option)
+    return scaled(base, width)
+
+
+def effective_synapses(model: torch.nn.Module) -> dict:
+    """``{"effective_synapses": n}`` for models with a sparse wiring (unmasked synapses), else ``{}``."""
+    described = model.describe() if hasattr(model, "describe") else {}
+    return {"effective_synapses": described["synapses"]["effective"]} if "synapses" in described else {}
 
 
 def _device_name(device: torch.device) -> str:
@@ -87,7 +129,8 @@ def execute(config: RunConfig, *, progress: bool = True) -> dict:
             "sizes": {name: len(split) for name, split in splits.items()},
         },
         "encoder": {"steps": encoder.steps, "step_shape": list(encoder.step_shape)},
-        "params": parameter_counts(model),
+        "params": {**parameter_counts(model), **effective_synapses(model), "target": config.params},
+        "model": model.describe() if hasattr(model, "describe") else {},
         "seed": config.train.seed,
         "device": _device_name(device),
         "threads": torch.get_num_threads(),

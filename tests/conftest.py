@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 SHARED_MEDMNIST = Path(__file__).resolve().parents[1].parent / "shared" / "medmnist"
+
+# Two outside "packages" installed the way pip leaves them (a module and its dist-info with entry
+# points) are put on sys.path before neurocomp first reads its entry points, so the registry, the
+# model contract test and the CLI see a working plug-in (toy-leaky) and a broken one (broken-model).
+sys.path.insert(0, str(Path(__file__).parent / "plugins"))
 
 
 def make_npz(path: Path, *, image_shape=(28, 28), sizes=(64, 16, 16), num_classes=2, seed=0, **overrides) -> Path:

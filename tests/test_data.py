@@ -108,3 +108,20 @@ def test_real_balanced_pneumonia_file():
     sizes = {name: len(split) for name, split in dataset.splits.items()}
     assert sizes == {"train": 2428, "val": 270, "test": 468}
     assert dataset.splits["test"].labels.float().mean().item() == 0.5
+
+
+def test_resize_averages_when_shrinking_and_keeps_uint8():
+    from neurocomp.data import resize
+
+    volume = torch.arange(8, dtype=torch.uint8).reshape(1, 1, 2, 2, 2) * 10
+    shrunk = resize(volume, 1)
+    assert shrunk.dtype == torch.uint8 and shrunk.shape == (1, 1, 1, 1, 1)
+    assert shrunk.item() == 35  # mean of 0, 10, ..., 70
+    assert resize(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), 8).shape == (2, 1, 8, 8)
+
+
+def test_dataset_resize_option(npz_3d):
+    dataset = load_dataset(DatasetConfig(name=str(npz_3d), resize=8))
+    assert dataset.sample_shape == (1, 8, 8, 8)
+    with pytest.raises(UsageError, match="resize must be a positive"):
+        load_dataset(DatasetConfig(name=str(npz_3d), resize=0))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from neurocomp.encoders import columns, patches, rate, repeat, rows, slices, static
+from neurocomp.encoders import channels, columns, patches, rate, repeat, rows, slices, static
 from neurocomp.errors import UsageError
 
 
@@ -78,7 +78,7 @@ def test_patches_in_raster_order():
     assert out[:, 0].tolist() == [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]
 
 
-@pytest.mark.parametrize("builder", [rows, columns, patches])
+@pytest.mark.parametrize("builder", [rows, columns, channels, patches])
 def test_2d_encoders_refuse_volumes(builder):
     with pytest.raises(UsageError, match="needs 2D images"):
         builder(sample_shape=(1, 8, 8, 8))
@@ -92,3 +92,10 @@ def test_slices_refuses_2d_images():
 def test_patch_size_must_divide_the_image():
     with pytest.raises(UsageError, match="does not divide"):
         patches(sample_shape=(1, 28, 28), size=5)
+
+
+def test_channels_are_steps():
+    x = arange_images(channels=3)
+    out = channels(sample_shape=(3, 3, 4))(x)
+    assert out.shape == (3, 2, 12)
+    assert torch.equal(out[2, 1], x[1, 2].reshape(-1))

@@ -10,6 +10,7 @@ import torch
 
 import neurocomp  # noqa: F401  (registers the built-ins)
 from neurocomp.errors import UsageError
+from neurocomp.models import build_model
 from neurocomp.registry import ENCODERS, MODELS
 
 SAMPLES = {"2d": (1, 28, 28), "3d": (1, 16, 16, 16)}
@@ -20,7 +21,7 @@ BATCH = 4
 
 def build_pair(model_name, encoder_name, sample):
     encoder = ENCODERS.get(encoder_name).builder(sample_shape=SAMPLES[sample], **ENCODER_OPTIONS.get(encoder_name, {}))
-    model = MODELS.get(model_name).builder(step_shape=encoder.step_shape, num_outputs=NUM_OUTPUTS)
+    model = build_model(model_name, encoder=encoder, num_outputs=NUM_OUTPUTS)
     return encoder, model
 
 

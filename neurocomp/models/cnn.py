@@ -38,7 +38,7 @@ class ConvFeatures(nn.Sequential):
         self.out_features = output_shape(self, step_shape)[0]
 
 
-@register_model("cnn", default_encoder="static")
+@register_model("cnn", default_encoder="static", width="channels")
 def cnn(
     *,
     step_shape: tuple[int, ...],

@@ -8,6 +8,7 @@ That is the same computation as stepping the whole network per time step, with f
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import snntorch
@@ -19,29 +20,43 @@ from ..registry import register_model
 from .layers import conv_block, output_shape, per_layer, require_image_steps
 
 
-class SpikingNetwork(nn.Module):
-    """Stateless-between-calls LIF network.
+class LeakyLayer(nn.Module):
+    """A layer of snnTorch ``Leaky`` neurons run over time.
 
+    forward: input current ``(T, B, ...)`` -> spikes and membrane potentials, both ``(T, B, ...)``.
+    Any module with this contract can be a spiking layer of :class:`SpikingNetwork`.
+    """
+
+    def __init__(self, neuron: snntorch.Leaky):
+        super().__init__()
+        self.neuron = neuron
+
+    def forward(self, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        membrane = torch.zeros_like(current[0])  # a fresh state every call: no leak across batches
+        spikes, membranes = [], []
+        for step_current in current:
+            spike, membrane = self.neuron(step_current, membrane)
+            spikes.append(spike)
+            membranes.append(membrane)
+        return torch.stack(spikes), torch.stack(membranes)
+
+
+class SpikingNetwork(nn.Module):
+    """Synaptic layers, each followed by a spiking layer; stateless between calls.
+
+    ``layers[i]`` maps ``(N, ...)`` to ``(N, ...)`` and runs once on all ``T*B`` steps;
+    ``neurons[i]`` maps its current ``(T, B, ...)`` to spikes and membranes ``(T, B, ...)``.
     forward: ``(T, B, *step_shape) -> (B, num_outputs)`` logits; ``forward_with_spikes`` also returns
     the output spikes ``(T, B, num_outputs)`` for the rate loss.
     """
 
-    def __init__(self, layers: list[nn.Module], neurons: list[snntorch.Leaky], readout: str):
+    def __init__(self, layers: list[nn.Module], neurons: list[nn.Module], readout: str):
         super().__init__()
+        if readout not in ("count", "membrane"):
+            raise ValueError(f"readout must be 'count' or 'membrane', got {readout!r}")
         self.layers = nn.ModuleList(layers)
         self.neurons = nn.ModuleList(neurons)
         self.readout = readout
-
-    @staticmethod
-    def _integrate(neuron: snntorch.Leaky, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """LIF over time: current ``(T, B, ...)`` -> spikes and membrane potentials, both ``(T, B, ...)``."""
-        membrane = torch.zeros_like(current[0])  # a fresh state every call: no leak across batches
-        spikes, membranes = [], []
-        for step_current in current:
-            spike, membrane = neuron(step_current, membrane)
-            spikes.append(spike)
-            membranes.append(membrane)
-        return torch.stack(spikes), torch.stack(membranes)
 
     def forward_with_spikes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(T, B, *step_shape)`` -> logits ``(B, K)`` and output spikes ``(T, B, K)``."""
@@ -49,7 +64,7 @@ class SpikingNetwork(nn.Module):
         activity = x
         for layer, neuron in zip(self.layers, self.neurons):
             current = layer(activity.reshape(steps * batch, *activity.shape[2:]))
-            activity, membrane = self._integrate(neuron, current.view(steps, batch, *current.shape[1:]))
+            activity, membrane = neuron(current.view(steps, batch, *current.shape[1:]))
         if self.readout == "membrane":
             return membrane.mean(dim=0), activity
         # Spike counts decide; the mean membrane, squashed into (-0.5, 0.5), orders equal counts
@@ -60,7 +75,45 @@ class SpikingNetwork(nn.Module):
         return self.forward_with_spikes(x)[0]
 
 
-@register_model("snn", default_encoder="rate")
+def synaptic_layers(
+    step_shape: tuple[int, ...],
+    num_outputs: int,
+    *,
+    model: str,
+    channels: tuple[int, ...],
+    kernels: tuple[int, ...],
+    pools: tuple[int, ...],
+    batch_norm: tuple[bool, ...],
+    hidden: tuple[int, ...],
+) -> list[nn.Module]:
+    """The synaptic part of a spiking network: conv -> [BN] -> [pool] blocks, then FC layers.
+
+    Each returned module maps ``(N, ...)`` to one spiking layer's input current; the first FC layer
+    flattens the last conv map (or the vector step). The last module has ``num_outputs`` units.
+    """
+    layers: list[nn.Module] = []
+    shape = tuple(step_shape)
+    if channels:
+        in_channels = require_image_steps(model, step_shape)[0]
+        options = zip(
+            channels,
+            per_layer(kernels, len(channels), "kernels"),
+            per_layer(pools, len(channels), "pools"),
+            per_layer(batch_norm, len(channels), "batch_norm"),
+        )
+        for width, kernel, pool, norm in options:
+            layers.append(conv_block(in_channels, width, kernel=kernel, batch_norm=norm, pool=pool))
+            shape = output_shape(layers[-1], shape)
+            in_channels = width
+    in_features = math.prod(shape)
+    for index, width in enumerate((*hidden, num_outputs)):
+        linear = nn.Linear(in_features, width)
+        layers.append(nn.Sequential(nn.Flatten(), linear) if index == 0 else linear)
+        in_features = width
+    return layers
+
+
+@register_model("snn", default_encoder="rate", width="channels")
 def snn(
     *,
     step_shape: tuple[int, ...],
@@ -80,29 +133,17 @@ def snn(
 ) -> nn.Module:
     """Leaky integrate-and-fire SNN (snnTorch): conv-LIF blocks, FC-LIF layers, spike-count readout."""
 
-    def neuron() -> snntorch.Leaky:
-        return snntorch.Leaky(
-            beta=beta, threshold=threshold, spike_grad=surrogate.fast_sigmoid(slope=slope),
-            reset_mechanism=reset, learn_beta=learn_beta, learn_threshold=learn_threshold,
+    layers = synaptic_layers(
+        step_shape, num_outputs, model="snn", channels=channels, kernels=kernels, pools=pools,
+        batch_norm=batch_norm, hidden=hidden,
+    )
+    neurons = [
+        LeakyLayer(
+            snntorch.Leaky(
+                beta=beta, threshold=threshold, spike_grad=surrogate.fast_sigmoid(slope=slope),
+                reset_mechanism=reset, learn_beta=learn_beta, learn_threshold=learn_threshold,
+            )
         )
-
-    layers: list[nn.Module] = []
-    shape = tuple(step_shape)
-    if channels:
-        in_channels = require_image_steps("snn", step_shape)[0]
-        options = zip(
-            channels,
-            per_layer(kernels, len(channels), "kernels"),
-            per_layer(pools, len(channels), "pools"),
-            per_layer(batch_norm, len(channels), "batch_norm"),
-        )
-        for width, kernel, pool, norm in options:
-            layers.append(conv_block(in_channels, width, kernel=kernel, batch_norm=norm, pool=pool))
-            shape = output_shape(layers[-1], shape)
-            in_channels = width
-    in_features = int(torch.Size(shape).numel())
-    for index, width in enumerate((*hidden, num_outputs)):
-        # The first FC layer flattens the last conv map (or the vector step) itself.
-        layers.append(nn.Sequential(nn.Flatten(), nn.Linear(in_features, width)) if index == 0 else nn.Linear(in_features, width))
-        in_features = width
-    return SpikingNetwork(layers, [neuron() for _ in layers], readout)
+        for _ in layers
+    ]
+    return SpikingNetwork(layers, neurons, readout)

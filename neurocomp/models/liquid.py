@@ -1,0 +1,121 @@
+"""Liquid time-constant networks from ncps: LTC and CfC cells on NCP, fully connected or random wirings.
+
+The wiring is built with its seed, so the same config gives the same synapses on every run; the
+record holds the wiring and its effective synapse count (the unmasked ones) next to the parameter
+count, since ncps keeps dense weight matrices and masks them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal, Optional
+
+import torch
+from ncps import torch as ncps_torch
+from ncps import wirings
+from torch import nn
+
+from ..errors import UsageError
+from ..registry import register_model
+from .sequence import Backbone, sequence_model, with_options
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Options of the NCP wiring; ``outputs`` (motor neurons) defaults to the number of logits."""
+
+    wiring: Literal["autoncp", "ncp", "fully-connected", "random"] = "autoncp"
+    units: int = 19  # autoncp, fully-connected, random: all neurons
+    outputs: Optional[int] = None  # motor neurons; None: one per logit
+    sparsity: float = 0.5  # autoncp, random
+    wiring_seed: int = 22222
+    inter: int = 12  # ncp: explicit layer sizes and fan-outs (defaults: the NCP paper)
+    command: int = 6
+    sensory_fanout: int = 6
+    inter_fanout: int = 4
+    recurrent_command: int = 6
+    motor_fanin: int = 6
+
+    def cell(self, cell_class: type, in_features: int, num_outputs: int, **options) -> tuple[nn.Module, wirings.Wiring]:
+        """An ncps cell (LTC or CfC) on this wiring; UsageError when the sizes cannot work.
+
+        The cell builds the wiring for ``in_features`` itself: building it twice would draw a second
+        set of synapses on top of the first.
+        """
+        outputs = self.outputs or num_outputs
+        if self.wiring in ("fully-connected", "random") and outputs > self.units:
+            raise UsageError(f"cannot build the {self.wiring} wiring: {outputs} outputs exceed its {self.units} units")
+        try:
+            if self.wiring == "autoncp":
+                wiring = wirings.AutoNCP(self.units, outputs, sparsity_level=self.sparsity, seed=self.wiring_seed)
+            elif self.wiring == "ncp":
+                wiring = wirings.NCP(self.inter, self.command, outputs, self.sensory_fanout, self.inter_fanout,
+                                     self.recurrent_command, self.motor_fanin, seed=self.wiring_seed)
+            elif self.wiring == "fully-connected":
+                wiring = wirings.FullyConnected(self.units, outputs, erev_init_seed=self.wiring_seed)
+            else:
+                wiring = wirings.Random(self.units, outputs, sparsity_level=self.sparsity, random_seed=self.wiring_seed)
+            return cell_class(in_features, wiring, batch_first=True, **options), wiring
+        except ValueError as error:
+            raise UsageError(f"cannot build the {self.wiring} wiring: {error}") from None
+
+
+class NcpCore(nn.Module):
+    """An ncps LTC or CfC on a time-major sequence: ``(T, B, F) -> (T, B, motor neurons)``.
+
+    ncps is batch-first; the transposes live here so the rest of the suite stays time-major.
+    """
+
+    def __init__(self, cell: nn.Module, wiring: wirings.Wiring, options: Wiring):
+        super().__init__()
+        self.cell = cell
+        self.wiring = wiring
+        self.options = options
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs, _ = self.cell(x.transpose(0, 1))
+        return outputs.transpose(0, 1)
+
+    def describe(self) -> dict:
+        """The wiring and its synapse counts.
+
+        ``effective`` counts the unmasked entries of the cell's sparsity masks: the synapses the
+        cell computes with. For LTC that equals the wiring's synapses; ncps' wired CfC also keeps
+        every recurrent synapse inside a layer, so its effective count exceeds the wiring's.
+        """
+        masks = [p for name, p in self.cell.named_parameters() if name.endswith("sparsity_mask")]
+        sensory = int((self.wiring.sensory_adjacency_matrix != 0).sum())
+        internal = int((self.wiring.adjacency_matrix != 0).sum())
+        return {
+            "wiring": {**asdict(self.options), "units": self.wiring.units, "outputs": self.wiring.output_dim,
+                       "input_dim": self.wiring.input_dim},
+            "synapses": {"wiring_sensory": sensory, "wiring_internal": internal,
+                         "effective": int(sum((m != 0).sum() for m in masks)),
+                         "dense": int(sum(m.numel() for m in masks))},
+        }
+
+
+@register_model("ltc", default_encoder="rows", width="units")
+@with_options(Backbone, Wiring)
+def ltc(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: Backbone, wiring: Wiring,
+        ode_unfolds: int = 6) -> nn.Module:
+    """Liquid time-constant network (ncps LTC) on an NCP / fully connected / random wiring."""
+
+    def make_core(in_features: int):
+        cell, built = wiring.cell(ncps_torch.LTC, in_features, num_outputs, ode_unfolds=ode_unfolds)
+        return NcpCore(cell, built, wiring), built.output_dim
+
+    return sequence_model(step_shape, steps, num_outputs, backbone, make_core)
+
+
+@register_model("cfc", default_encoder="rows", width="units")
+@with_options(Backbone, Wiring)
+def cfc(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: Backbone, wiring: Wiring,
+        mode: Literal["default", "pure", "no_gate"] = "default") -> nn.Module:
+    """Closed-form continuous-time network (ncps CfC) on an NCP / fully connected / random wiring."""
+
+    def make_core(in_features: int):
+        cell, built = wiring.cell(ncps_torch.CfC, in_features, num_outputs, mode=mode)
+        return NcpCore(cell, built, wiring), built.output_dim
+
+    return sequence_model(step_shape, steps, num_outputs, backbone, make_core)

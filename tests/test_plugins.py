@@ -1,0 +1,56 @@
+"""Plug-in models: the decorator, entry points (a working and a broken outside package), duplicates."""
+
+import json
+
+import pytest
+
+from neurocomp import MODELS
+from neurocomp.cli import main
+from neurocomp.errors import UsageError
+from neurocomp.registry import Registry
+
+
+def test_entry_point_plugin_is_registered_next_to_the_built_ins():
+    assert "toy-leaky" in MODELS.names() and "snn" in MODELS.names()
+    assert MODELS.get("toy-leaky").summary.startswith("Leaky integrator")
+
+
+def test_plugin_trains_for_one_epoch_through_the_cli(npz_2d, tmp_path, capsys):
+    code = main(["run", str(npz_2d), "--model", "toy-leaky", "--encoder", "rows", "--set", "model.leak=0.8",
+                 "--epochs", "1", "--out", str(tmp_path), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    record = json.loads(next(tmp_path.glob("runs/*/run.json")).read_text())
+    assert record["status"] == "completed" and record["config"]["model"] == {"name": "toy-leaky", "leak": 0.8}
+
+
+def test_broken_plugin_is_named_with_its_error_and_the_rest_stay_usable(npz_2d, tmp_path, capsys):
+    assert "broken-model" in MODELS.broken
+    assert "ModuleNotFoundError" in MODELS.broken["broken-model"]
+    assert main(["run", str(npz_2d), "--model", "broken-model", "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "plug-in 'broken-model'" in err and "failed to load" in err and err.count("\n") == 1
+    assert main(["list"]) == 0
+    assert "broken-model" in capsys.readouterr().out
+
+
+def test_duplicate_registration_fails():
+    registry = Registry("model", "neurocomp.tests-nothing")
+    registry.register("same")(lambda: None)
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register("same")(lambda: None)
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(UsageError, match="unknown model 'nope'; choose one of: alif, cfc, cnn"):
+        MODELS.get("nope")
+
+
+def test_alif_is_an_adaptive_lif():
+    import torch
+
+    from neurocomp.models.alif import AdaptiveLayer
+
+    constant = torch.full((30, 1, 1), 0.6)  # a constant drive that makes a plain LIF fire regularly
+    plain, _ = AdaptiveLayer(beta=0.9, threshold=1.0, adaptation=0.0, rho=0.9, slope=25.0)(constant)
+    adaptive, _ = AdaptiveLayer(beta=0.9, threshold=1.0, adaptation=0.5, rho=0.9, slope=25.0)(constant)
+    assert plain.sum() > adaptive.sum() > 0  # the raised threshold slows firing
