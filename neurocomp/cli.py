@@ -1,4 +1,4 @@
-"""Command line: ``neurocomp run`` and ``neurocomp list``.
+"""Command line: ``neurocomp run``, ``list``, ``sweep``, ``table``, ``plot`` and ``report``.
 
 Bad input ends with one line on stderr and exit code 2; a run that fails after it started (NaN
 loss) ends with exit code 1 and a record marked failed.
@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 import warnings
+from pathlib import Path
 from typing import Optional, Sequence
 
 from tabulate import tabulate
@@ -19,6 +20,8 @@ from .config import load_yaml, parse_assignment, resolve, set_dotted
 from .data import DATASETS
 from .errors import RunFailed, UsageError
 from .metrics import METRIC_NAMES
+from .plots import KINDS
+from .table import DEFAULT_METRICS, FORMATS
 from .registry import ENCODERS, MODELS
 
 # Flags that are shorthands for a dotted config key; they win over the YAML file, as --set does.
@@ -71,6 +74,43 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
     commands.add_parser("list", help="list the registered datasets, encoders and models")
+
+    sweep = commands.add_parser("sweep", help="train every run of a sweep file; resumable")
+    sweep.add_argument("file", help="sweep YAML: base, variants, grid")
+    sweep.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    sweep.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
+    sweep.add_argument("--executor", choices=["local", "ray"], default="local")
+    sweep.add_argument("--address", help="Ray cluster address (auto, ray://host:port); default: a local Ray instance")
+    sweep.add_argument("--out", help="results root (default: the sweep's base config, else results)")
+    sweep.add_argument("--retry-failed", action="store_true", help="run again the runs recorded as failed")
+    sweep.add_argument("--dry-run", action="store_true", help="list the runs and whether they are recorded; train nothing")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    table = commands.add_parser("table", help="a cross-paradigm table from run records")
+    table.add_argument("results", help="results folder (or its runs/)")
+    table.add_argument("--metric", nargs="+", default=list(DEFAULT_METRICS),
+                       help="columns: val.<m> / test.<m> (accuracy, auc, sensitivity, ...), params, "
+                            "params.effective_synapses, epoch_time_s")
+    table.add_argument("--format", choices=list(FORMATS), default="markdown")
+    table.add_argument("--reference", help="model to compare AUC against (paired bootstrap, 95%% interval)")
+    table.add_argument("--reported", action="append", default=[], help="YAML of published numbers to show as rows")
+    table.add_argument("--dataset", nargs="+", help="only these datasets")
+    table.add_argument("--model", nargs="+", help="only these models")
+    table.add_argument("--output", help="also write the table to this file")
+
+    plot = commands.add_parser("plot", help="a figure from run records (PNG, SVG or PDF)")
+    plot.add_argument("results", help="results folder (or its runs/)")
+    plot.add_argument("--kind", choices=list(KINDS), default="params-vs-metric")
+    plot.add_argument("--metric", default="test.auc", help="metric for params-vs-metric and curves")
+    plot.add_argument("--dataset", nargs="+", help="only these datasets")
+    plot.add_argument("--model", nargs="+", help="only these models")
+    plot.add_argument("--output", help="figure file (default: RESULTS/figures/<kind>.png)")
+
+    report = commands.add_parser("report", help="reported vs reproduced, per study sweep, as markdown")
+    report.add_argument("sweeps", nargs="+", help="study sweep files")
+    report.add_argument("--results", default="results", help="results folder (default: results)")
+    report.add_argument("--output", default="results/REPRODUCTION.md")
+    report.add_argument("--metric", nargs="+", default=list(DEFAULT_METRICS))
     return parser
 
 
@@ -124,6 +164,62 @@ def _list() -> str:
     return "\n".join(lines)
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import expand, load_sweep, record_status, run_sweep
+
+    configs = expand(load_sweep(args.file), out=args.out)
+    if args.dry_run:
+        from .run import run_dir
+
+        for config in configs:
+            print(f"{record_status(config) or 'to run':<10} {run_dir(config)}")
+        return 0
+    summary = run_sweep(configs, workers=args.workers, threads=args.threads, executor=args.executor,
+                        address=args.address, retry_failed=args.retry_failed, progress=not args.quiet)
+    if summary.skipped < summary.total:
+        print(summary)
+    return 1 if summary.failed else 0
+
+
+def _selected_runs(args: argparse.Namespace):
+    from .results import load_runs
+
+    runs = load_runs(args.results)
+    return [
+        run for run in runs
+        if (not args.dataset or run.config["dataset"]["name"] in args.dataset)
+        and (not args.model or run.config["model"]["name"] in args.model)
+    ]
+
+
+def _table(args: argparse.Namespace) -> int:
+    from .records import atomic_write
+    from .table import build_table, load_reported, render
+
+    reported = [row for path in args.reported for row in load_reported(path)]
+    headers, rows, best = build_table(_selected_runs(args), tuple(args.metric), reference=args.reference, reported=reported)
+    text = render(headers, rows, best, args.format)
+    print(text)
+    if args.output:
+        atomic_write(Path(args.output), lambda stream: stream.write((text.rstrip() + "\n").encode()))
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from .plots import plot
+
+    output = args.output or Path(args.results) / "figures" / f"{args.kind}.png"
+    print(plot(_selected_runs(args), args.kind, output, metric=args.metric))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(write_report(args.sweeps, args.results, args.output, tuple(args.metric)))
+    return 0
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
     return f"warning: {message}\n"
 
@@ -131,16 +227,21 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``neurocomp`` console script; returns the exit code."""
     warnings.formatwarning = _one_line_warning
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit:  # usage errors (2) and --help/--version (0) as a return value
+        return exit.code
     try:
         if args.command == "list":
             print(_list())
             return 0
-        from .run import execute  # torch-heavy imports only when a run is asked for
+        if args.command == "run":
+            from .run import execute  # torch-heavy imports only when a run is asked for
 
-        record = execute(config_from_args(args), progress=not args.quiet)
-        print(summary_table(record))
-        return 0
+            record = execute(config_from_args(args), progress=not args.quiet)
+            print(summary_table(record))
+            return 0
+        return {"sweep": _sweep, "table": _table, "plot": _plot, "report": _report}[args.command](args)
     except (UsageError, RunFailed) as error:
         print(f"neurocomp: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -11,6 +11,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -23,16 +24,17 @@ _RUNTIME_KEYS = {("train", "device"), ("train", "threads"), ("dataset", "data_di
 def run_id(config: dict) -> str:
     """``dataset-model-encoder-s<seed>-<hash>``: readable, and stable for the same resolved config."""
     essential = {
-        section: ({k: v for k, v in values.items() if (section, k) not in _RUNTIME_KEYS} if isinstance(values, dict) else values)
+        section: {k: v for k, v in values.items() if (section, k) not in _RUNTIME_KEYS} if isinstance(values, dict) else values
         for section, values in config.items()
         if (section,) not in _RUNTIME_KEYS
     }
     digest = hashlib.sha1(json.dumps(essential, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    dataset = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(config["dataset"]["name"]).stem if config["dataset"]["name"].endswith(".npz") else config["dataset"]["name"])
+    name = config["dataset"]["name"]
+    dataset = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem if name.endswith(".npz") else name)
     return f"{dataset}-{config['model']['name']}-{config['encoder']['name']}-s{config['train']['seed']}-{digest}"
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -58,7 +60,7 @@ def _finite(value):
 def write_json(path: Path, record: dict) -> None:
     """``record`` as indented JSON, NaN/inf as null, written atomically."""
     text = json.dumps(_finite(record), indent=2, default=str) + "\n"
-    _atomic_write(path, lambda stream: stream.write(text.encode()))
+    atomic_write(path, lambda stream: stream.write(text.encode()))
 
 
 def write_history(path: Path, rows: list[dict]) -> None:
@@ -68,14 +70,59 @@ def write_history(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    _atomic_write(path, lambda stream: stream.write(buffer.getvalue().encode()))
+    atomic_write(path, lambda stream: stream.write(buffer.getvalue().encode()))
 
 
-def write_weights(path: Path, model: torch.nn.Module) -> None:
-    """The model's state dict (load with ``torch.load(path, weights_only=True)``), written atomically."""
-    _atomic_write(path, lambda stream: torch.save(model.state_dict(), stream))
+def write_weights(path: Path, state: dict) -> None:
+    """A state dict (load with ``torch.load(path, weights_only=True)``), written atomically."""
+    atomic_write(path, lambda stream: torch.save(state, stream))
 
 
 def write_predictions(path: Path, **arrays: np.ndarray) -> None:
     """Labels and probabilities per split (plain arrays, no pickle), written atomically."""
-    _atomic_write(path, lambda stream: np.savez_compressed(stream, **arrays))
+    atomic_write(path, lambda stream: np.savez_compressed(stream, **arrays))
+
+
+class DiskSink:
+    """Writes a run's files under ``run_dir`` as the run produces them."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+
+    def record(self, record: dict) -> None:
+        write_json(self.run_dir / "run.json", record)
+
+    def history(self, rows: list[dict]) -> None:
+        write_history(self.run_dir / "history.csv", rows)
+
+    def weights(self, state: dict) -> None:
+        write_weights(self.run_dir / "model.pt", state)
+
+    def predictions(self, arrays: dict) -> None:
+        write_predictions(self.run_dir / "predictions.npz", **arrays)
+
+
+class MemorySink:
+    """Keeps the latest of each file in memory, for a run on another machine (a Ray task): the
+    driver replays it into a DiskSink, so only the driver writes the results folder."""
+
+    def __init__(self, files: Optional[dict] = None):
+        self.files: dict = files if files is not None else {}
+
+    def record(self, record: dict) -> None:
+        self.files["record"] = json.loads(json.dumps(_finite(record), default=str))
+
+    def history(self, rows: list[dict]) -> None:
+        self.files["history"] = list(rows)
+
+    def weights(self, state: dict) -> None:
+        self.files["weights"] = {k: v.detach().cpu().clone() for k, v in state.items()}
+
+    def predictions(self, arrays: dict) -> None:
+        self.files["predictions"] = dict(arrays)
+
+    def replay(self, sink) -> None:
+        """Write everything into ``sink``; the record last, as a local run does."""
+        for kind in ("history", "weights", "predictions", "record"):
+            if kind in self.files:
+                getattr(sink, kind)(self.files[kind])

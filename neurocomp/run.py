@@ -94,13 +94,23 @@ def _device_name(device: torch.device) -> str:
     return str(device)
 
 
-def execute(config: RunConfig, *, progress: bool = True) -> dict:
-    """Train and evaluate one run, write its record, and return the record.
+def run_dir(config: RunConfig) -> Path:
+    """Where the run of ``config`` is recorded: ``<out>/runs/<run_id>``, known before it runs."""
+    return Path(config.out) / "runs" / records.run_id(config.to_dict())
+
+
+def execute(config: RunConfig, *, progress: bool = True, sink=None) -> dict:
+    """Train and evaluate one run, record it through ``sink`` (default: files under
+    :func:`run_dir`) and return the record.
 
     Everything that can be refused (device, data, encoder/model pairing) is checked before training.
     A failed run (e.g. NaN loss) leaves a record with ``status: failed`` and raises RunFailed.
     """
     started = time.perf_counter()
+    # The id comes from the config as asked (a --params width chosen below does not change it),
+    # so a sweep knows every run's folder before running it.
+    directory = run_dir(config)
+    sink = sink or records.DiskSink(directory)
     device = select_device(config.train.device)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
@@ -111,13 +121,10 @@ def execute(config: RunConfig, *, progress: bool = True) -> dict:
     model.to(device)
     splits = {name: type(split)(split.images.to(device), split.labels.to(device)) for name, split in dataset.splits.items()}
 
-    resolved = config.to_dict()
-    run_id = records.run_id(resolved)
-    run_dir = Path(config.out) / "runs" / run_id
     record = {
-        "run_id": run_id,
+        "run_id": directory.name,
         "status": "running",
-        "config": resolved,
+        "config": config.to_dict(),
         "dataset": {
             "name": dataset.name,
             "path": str(dataset.path),
@@ -139,28 +146,27 @@ def execute(config: RunConfig, *, progress: bool = True) -> dict:
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
-    records.write_json(run_dir / "run.json", record)  # replaces any older record of the same config
-
-    def save_history(result) -> None:
-        records.write_history(run_dir / "history.csv", result.history)
-
+    sink.record(record)  # replaces any older record of the same config
     try:
         result = fit(model, encoder, splits["train"], splits["val"], config.train, positive=dataset.positive,
-                     progress=progress, on_epoch=save_history)
+                     progress=progress, on_epoch=lambda result: sink.history(result.history))
     except RunFailed as error:
         record.update(status="failed", error=str(error), wall_time_s=time.perf_counter() - started)
-        records.write_json(run_dir / "run.json", record)
+        sink.record(record)
         raise
     evaluations = {
         name: evaluate(model, encoder, splits[name], loss=config.train.loss, positive=dataset.positive,
                        batch_size=config.train.batch_size, seed=config.train.seed + 1)
         for name in ("val", "test")  # the only time the test split is seen
     }
-    records.write_weights(run_dir / "model.pt", model)
-    records.write_predictions(
-        run_dir / "predictions.npz",
-        **{f"{name}_{kind}": getattr(ev, kind) for name, ev in evaluations.items() for kind in ("labels", "probabilities")},
-    )
+    if hasattr(model, "describe_activity"):  # spiking models: spike rate per layer on test inputs
+        test = splits["test"]
+        generator = torch.Generator(device=device).manual_seed(config.train.seed + 1)
+        images = test.images[: config.train.batch_size].float().div_(255.0)
+        model.eval()
+        record["model"].update(model.describe_activity(encoder(images, generator)))
+    sink.weights(model.state_dict())
+    sink.predictions({f"{name}_{kind}": getattr(ev, kind) for name, ev in evaluations.items() for kind in ("labels", "probabilities")})
     epoch_seconds = [row["seconds"] for row in result.history]
     record.update(
         status="completed",
@@ -172,6 +178,5 @@ def execute(config: RunConfig, *, progress: bool = True) -> dict:
         epoch_time_s=statistics.median(epoch_seconds),
         wall_time_s=time.perf_counter() - started,
     )
-    records.write_json(run_dir / "run.json", record)  # last: its presence marks a finished run
-    record["run_dir"] = str(run_dir)
-    return record
+    sink.record(record)  # last: a completed record marks a finished run
+    return {**record, "run_dir": str(directory)}

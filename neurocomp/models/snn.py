@@ -9,7 +9,7 @@ That is the same computation as stepping the whole network per time step, with f
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, Optional
 
 import snntorch
 import torch
@@ -58,13 +58,18 @@ class SpikingNetwork(nn.Module):
         self.neurons = nn.ModuleList(neurons)
         self.readout = readout
 
-    def forward_with_spikes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(T, B, *step_shape)`` -> logits ``(B, K)`` and output spikes ``(T, B, K)``."""
+    def forward_with_spikes(self, x: torch.Tensor, rates: Optional[list] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(T, B, *step_shape)`` -> logits ``(B, K)`` and output spikes ``(T, B, K)``.
+
+        ``rates``, when given, receives each spiking layer's rate (spikes per neuron per step).
+        """
         steps, batch = x.shape[:2]
         activity = x
         for layer, neuron in zip(self.layers, self.neurons):
             current = layer(activity.reshape(steps * batch, *activity.shape[2:]))
             activity, membrane = neuron(current.view(steps, batch, *current.shape[1:]))
+            if rates is not None:
+                rates.append(activity.mean().item())
         if self.readout == "membrane":
             return membrane.mean(dim=0), activity
         # Spike counts decide; the mean membrane, squashed into (-0.5, 0.5), orders equal counts
@@ -73,6 +78,13 @@ class SpikingNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with_spikes(x)[0]
+
+    def describe_activity(self, x: torch.Tensor) -> dict:
+        """Spike rate per layer on the inputs ``x`` ``(T, B, *step_shape)``, for the run record."""
+        rates: list = []
+        with torch.no_grad():
+            self.forward_with_spikes(x, rates)
+        return {"spike_rates": rates}
 
 
 def synaptic_layers(

@@ -1,0 +1,145 @@
+"""Figures from run records (matplotlib, no display needed): metric vs parameters, training curves,
+ROC curves, SNN spike rates per layer, and the NCP wiring diagram."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no window, no display server
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+from .errors import UsageError  # noqa: E402
+from .results import Run  # noqa: E402
+from .table import group_runs, mean_std  # noqa: E402
+
+KINDS = ("params-vs-metric", "curves", "roc", "spikes", "wiring")
+FAMILIES = {"snn": "spiking", "alif": "spiking", "ltc": "liquid", "cfc": "liquid", "lstm": "recurrent",
+            "gru": "recurrent", "rnn": "recurrent", "cnn": "convolutional", "mlp": "fully connected"}
+MARKERS = {"spiking": "o", "liquid": "s", "recurrent": "^", "convolutional": "D", "fully connected": "v"}
+
+
+def _label(group) -> str:
+    return " ".join(part for part in (group.dataset, group.model, group.encoder, group.variant) if part)
+
+
+def params_vs_metric(runs: list[Run], metric: str, axes) -> None:
+    """One marker per model family, error bars over seeds, log-scaled parameter axis."""
+    for group in group_runs(runs):
+        mean, std = mean_std(group.values(metric))
+        params = group.runs[0].value("params")
+        if params is None or math.isnan(mean):
+            continue
+        family = FAMILIES.get(group.model, "other")
+        axes.errorbar(params, mean, yerr=0 if math.isnan(std) else std, marker=MARKERS.get(family, "x"),
+                      capsize=3, linestyle="none", label=f"{_label(group)} (n={len(group.runs)})")
+    axes.set_xscale("log")
+    axes.set_xlabel("trainable parameters")
+    axes.set_ylabel(metric)
+    axes.legend(fontsize=7)
+
+
+def curves(runs: list[Run], metric: str, axes) -> None:
+    """Training loss (dashed) and a validation metric per epoch: mean and a ±std band over seeds."""
+    column = "val_" + metric.split(".", 1)[-1]
+    for group in group_runs(runs):
+        histories = [run.history() for run in group.runs]
+        for key, style in (("train_loss", "--"), (column, "-")):
+            series = [[row[key] for row in h if key in row] for h in histories if h]
+            length = min((len(s) for s in series), default=0)
+            if not length:
+                continue
+            values = np.array([s[:length] for s in series])
+            epochs = np.arange(1, length + 1)
+            line, = axes.plot(epochs, values.mean(axis=0), style, label=f"{_label(group)} {key}")
+            if len(values) > 1:
+                spread = values.std(axis=0, ddof=1)
+                axes.fill_between(epochs, values.mean(axis=0) - spread, values.mean(axis=0) + spread,
+                                  color=line.get_color(), alpha=0.2)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(f"train loss (dashed), {column} (solid)")
+    axes.legend(fontsize=7)
+
+
+def roc(runs: list[Run], axes) -> None:
+    """The test ROC curve of each binary run (positive class as recorded)."""
+    for run in runs:
+        predictions = run.predictions()
+        positive = run.record["dataset"].get("positive")
+        if predictions is None or positive is None:
+            continue
+        labels, probabilities = predictions
+        fpr, tpr, _ = roc_curve(labels == positive, probabilities[:, positive])
+        axes.plot(fpr, tpr, label=f"{run.record['run_id']} (AUC {run.value('test.auc'):.3f})")
+    axes.plot([0, 1], [0, 1], ":", color="grey")
+    axes.set_xlabel("false positive rate")
+    axes.set_ylabel("true positive rate")
+    axes.legend(fontsize=6)
+
+
+def spikes(runs: list[Run], axes) -> None:
+    """Spike rate per layer (spikes per neuron per step on test inputs) of each spiking run."""
+    spiking = [run for run in runs if run.record.get("model", {}).get("spike_rates")]
+    if not spiking:
+        raise UsageError("no spiking runs with recorded spike rates among these records")
+    width = 0.8 / len(spiking)
+    for index, run in enumerate(spiking):
+        rates = run.record["model"]["spike_rates"]
+        axes.bar(np.arange(len(rates)) + index * width, rates, width, label=run.record["run_id"])
+    axes.set_xlabel("spiking layer")
+    axes.set_ylabel("spike rate (spikes / neuron / step)")
+    axes.legend(fontsize=6)
+
+
+def wiring(runs: list[Run], axes) -> None:
+    """The NCP wiring of the first liquid run, drawn by ncps (sensory inputs omitted)."""
+    from .config import resolve
+    from .models import build_model
+    from .registry import ENCODERS
+
+    liquid = [run for run in runs if "wiring" in run.record.get("model", {})]
+    if not liquid:
+        raise UsageError("no LTC/CfC runs among these records")
+    record = liquid[0].record
+    config = resolve(record["config"])
+    encoder = ENCODERS.get(config.encoder.name).builder(sample_shape=tuple(record["dataset"]["sample_shape"]),
+                                                        **config.encoder.options)
+    outputs = 1 if config.train.loss == "bce" else len(record["dataset"]["class_names"])
+    model = build_model(config.model.name, encoder=encoder, num_outputs=outputs, **config.model.options)
+    plt.sca(axes)
+    model.core.wiring.draw_graph(layout="shell", neuron_colors={"inter": "tab:blue", "command": "tab:orange",
+                                                                "motor": "tab:green"})
+    axes.set_title(f"{record['run_id']}: {model.describe()['synapses']['effective']} effective synapses")
+
+
+def plot(runs: list[Run], kind: str, output: str | Path, metric: str = "test.auc") -> Path:
+    """Draw ``kind`` from ``runs`` into ``output`` (PNG, SVG or PDF by its suffix)."""
+    if kind not in KINDS:
+        raise UsageError(f"unknown plot kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    if not runs:
+        raise UsageError("no completed run records to plot")
+    output = Path(output)
+    if output.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"{output}: the plot file must end in .png, .svg or .pdf")
+    figure, axes = plt.subplots(figsize=(8, 5))
+    try:
+        if kind == "params-vs-metric":
+            params_vs_metric(runs, metric, axes)
+        elif kind == "curves":
+            curves(runs, metric, axes)
+        else:
+            {"roc": roc, "spikes": spikes, "wiring": wiring}[kind](runs, axes)
+        figure.tight_layout()
+        output.parent.mkdir(parents=True, exist_ok=True)
+        temporary = output.with_name(f".{output.name}.tmp{output.suffix}")
+        figure.savefig(temporary, dpi=110)
+        temporary.replace(output)
+    finally:
+        plt.close(figure)
+    return output

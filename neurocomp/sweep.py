@@ -1,0 +1,225 @@
+"""Sweeps: a base config x paired variants x a grid, expanded to runs with stable ids, resumable.
+
+A run whose folder already holds a finished record (completed, or failed unless retried) is skipped,
+so a sweep that was interrupted (Ctrl-C, a killed process, a reboot) resumes where it stopped:
+records are written atomically and the completed record last, so no run is lost, duplicated or
+half-written. Runs go to local worker processes or, for more than one machine, to Ray tasks whose
+records the driver writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from tqdm import tqdm
+
+from . import records
+from .config import RunConfig, load_yaml, resolve, set_dotted
+from .errors import RunFailed, UsageError
+
+SWEEP_KEYS = ("title", "description", "reported", "base", "variants", "grid")
+
+
+@dataclass
+class Sweep:
+    """A parsed sweep file: ``base`` config, paired ``variants`` (dotted keys) and a ``grid``."""
+
+    path: Path
+    base: dict
+    variants: list[dict]
+    grid: dict[str, list]
+    title: str = ""
+    description: str = ""
+    reported: Optional[Path] = None  # YAML of the published numbers, for tables and the report
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and check a sweep file; UsageError on unknown keys, an empty grid or a bad variant."""
+    path = Path(path)
+    raw = load_yaml(path)
+    unknown = sorted(set(raw) - set(SWEEP_KEYS))
+    if unknown:
+        raise UsageError(f"{path}: unknown key {unknown[0]!r}; a sweep file has {', '.join(SWEEP_KEYS)}")
+    base = raw.get("base") or {}
+    if isinstance(base, str):  # `base: ../studies/x.yaml`, relative to the sweep file
+        base = load_yaml(path.parent / base)
+    if not isinstance(base, dict):
+        raise UsageError(f"{path}: base must be a mapping or the path of a config file")
+    variants = raw.get("variants") or [{}]
+    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+        raise UsageError(f"{path}: variants must be a list of mappings of dotted keys, e.g. {{model.name: cnn}}")
+    grid = raw.get("grid")
+    if not isinstance(grid, dict) or not grid:
+        raise UsageError(f"{path}: the grid is empty; give at least one dotted key with values, e.g. train.seed: [0, 1, 2]")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise UsageError(f"{path}: grid key {key!r} needs a non-empty list of values")
+    reported = raw.get("reported")
+    return Sweep(path, base, variants, grid, raw.get("title") or path.stem, raw.get("description") or "",
+                 path.parent / reported if reported else None)
+
+
+def expand(sweep: Sweep, out: Optional[str] = None) -> list[RunConfig]:
+    """Every run of the sweep as a resolved config (variants x grid product), validated up front."""
+    configs, seen = [], set()
+    keys = list(sweep.grid)
+    for variant in sweep.variants:
+        for values in itertools.product(*(sweep.grid[k] for k in keys)):
+            raw = copy.deepcopy(sweep.base)
+            for key, value in [*variant.items(), *zip(keys, values)]:
+                set_dotted(raw, key, value)
+            if out is not None:
+                raw["out"] = out
+            try:
+                config = resolve(raw)
+            except UsageError as error:
+                raise UsageError(f"{sweep.path}: variant {variant}: {error}") from None
+            run_id = records.run_id(config.to_dict())
+            if run_id not in seen:  # a variant repeated by the grid is one run, not two
+                seen.add(run_id)
+                configs.append(config)
+    return configs
+
+
+def record_status(config: RunConfig) -> Optional[str]:
+    """The status in the run's record (completed, failed, running), or None if it has none."""
+    from .run import run_dir
+
+    path = run_dir(config) / "run.json"
+    try:
+        return json.loads(path.read_text()).get("status")
+    except (OSError, ValueError):
+        return None  # missing or unreadable: the run has to be done
+
+
+def run_task(config_dict: dict, threads: int, keep_in_memory: bool = False) -> dict:
+    """Run one sweep entry in this process; never raises for a failing run.
+
+    Returns ``{"status", "run_id", "error", "seconds", "record", "files"}``; ``files`` holds the
+    run's files when ``keep_in_memory`` (Ray: the driver writes them).
+    """
+    from .run import execute, run_dir
+
+    config = resolve(config_dict)
+    config.train.threads = threads
+    sink = records.MemorySink() if keep_in_memory else None
+    started = time.perf_counter()
+    outcome = {"run_id": run_dir(config).name, "error": None, "record": None, "files": None}
+    try:
+        outcome["record"] = execute(config, progress=False, sink=sink)
+        outcome["status"] = "completed"
+    except (RunFailed, UsageError) as error:
+        outcome.update(status="failed", error=str(error))
+    except Exception as error:  # an unexpected failure of one run must not stop the sweep
+        outcome.update(status="failed", error=f"{type(error).__name__}: {error}")
+    outcome["seconds"] = time.perf_counter() - started
+    if sink is not None:
+        outcome["files"] = sink.files
+    return outcome
+
+
+def _write_failure(config: RunConfig, outcome: dict, sink) -> None:
+    """A failed run whose own record says nothing yet (refused before training) gets one now."""
+    if outcome["files"] is None and record_status(config) == "failed":
+        return
+    record = (outcome["files"] or {}).get("record")
+    if record is None or record.get("status") != "failed":
+        sink.record({"run_id": outcome["run_id"], "status": "failed", "error": outcome["error"], "config": config.to_dict()})
+
+
+@dataclass
+class SweepSummary:
+    total: int
+    skipped: int = 0
+    completed: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        failed = f", {len(self.failed)} failed ({', '.join(self.failed)})" if self.failed else ", 0 failed"
+        return f"sweep: {self.total} runs: {self.completed} completed now, {self.skipped} already recorded{failed}"
+
+
+def run_sweep(
+    configs: list[RunConfig],
+    *,
+    workers: int = 1,
+    threads: Optional[int] = None,
+    executor: str = "local",
+    address: Optional[str] = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> SweepSummary:
+    """Run every config that has no finished record; one overall bar and one line per finished run."""
+    from .run import run_dir
+
+    finished = {"completed"} if retry_failed else {"completed", "failed"}
+    pending = [c for c in configs if record_status(c) not in finished]
+    summary = SweepSummary(total=len(configs), skipped=len(configs) - len(pending))
+    if not pending:
+        echo(f"sweep: all {len(configs)} runs are already recorded; nothing to do")
+        return summary
+    workers = max(1, min(workers, len(pending)))
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    bar = tqdm(total=len(configs), initial=summary.skipped, desc="sweep", unit="run", disable=not progress)
+
+    def finish(config: RunConfig, outcome: dict) -> None:
+        sink = records.DiskSink(run_dir(config))
+        if outcome["files"] is not None:
+            records.MemorySink(outcome["files"]).replay(sink)
+        if outcome["status"] == "completed":
+            summary.completed += 1
+            test = outcome["record"]["metrics"]["test"]
+            line = f"done   {outcome['run_id']}  test acc {test['accuracy']:.4f}  auc {_fmt(test['auc'])}  ({outcome['seconds']:.0f} s)"
+        else:
+            _write_failure(config, outcome, sink)
+            summary.failed.append(outcome["run_id"])
+            line = f"FAILED {outcome['run_id']}: {outcome['error']}"
+        bar.update()
+        (bar.write if progress else echo)(line)
+
+    tasks = [(c, c.to_dict()) for c in pending]
+    try:
+        if executor == "ray":
+            _run_ray(tasks, threads, address, finish)
+        elif workers == 1:
+            for config, config_dict in tasks:
+                finish(config, run_task(config_dict, threads))
+        else:
+            context = multiprocessing.get_context("spawn")  # no forked torch thread pools
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                running = {pool.submit(run_task, d, threads): c for c, d in tasks}
+                while running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        finish(running.pop(future), future.result())
+    finally:
+        bar.close()
+    return summary
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4f}"
+
+
+def _run_ray(tasks, threads: int, address: Optional[str], finish) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--executor ray needs Ray: pip install 'neurocomp[ray]'") from None
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    remote = ray.remote(num_cpus=threads)(run_task)
+    running = {remote.remote(d, threads, True): c for c, d in tasks}
+    while running:
+        done, _ = ray.wait(list(running), num_returns=1)
+        for ref in done:
+            finish(running.pop(ref), ray.get(ref))

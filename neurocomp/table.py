@@ -1,0 +1,232 @@
+"""Cross-paradigm tables from run records: one row per (dataset, model, encoder, variant), each cell
+mean ± std over seeds with n shown, the best value per column marked, published numbers as
+"reported" rows, one-class predictors flagged, and a paired bootstrap of the AUC difference against
+a reference model so a reader can tell a gap from noise.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import yaml
+from scipy.stats import rankdata
+from tabulate import tabulate
+
+from .errors import UsageError
+from .results import Run
+
+FORMATS = {"markdown": "pipe", "github": "github", "latex": "latex_raw", "plain": "simple", "csv": None}
+DEFAULT_METRICS = ("test.auc", "test.accuracy", "test.sensitivity", "test.specificity", "params")
+_IDENTITY = ("dataset", "model", "encoder")
+
+
+@dataclass
+class Group:
+    """The runs of one configuration that differ only in their seed."""
+
+    dataset: str
+    model: str
+    encoder: str
+    config: dict  # the shared config, seed removed
+    runs: list[Run] = field(default_factory=list)
+    variant: str = ""
+
+    def values(self, metric: str) -> list[float]:
+        found = [run.value(metric) for run in self.runs]
+        return [v for v in found if v is not None and not math.isnan(v)]
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+_NOT_VARIANT = {"train.seed", "train.device", "train.threads", "dataset.data_dir", "dataset.download",
+                "dataset.verify", "out", "dataset.name", "model.name", "encoder.name"}
+
+
+def group_runs(runs: list[Run]) -> list[Group]:
+    """Runs grouped by config without the seed; ``variant`` names what tells same-named rows apart."""
+    groups: dict[str, Group] = {}
+    for run in runs:
+        shared = {k: v for k, v in _flat(run.config).items() if k not in _NOT_VARIANT}
+        key = json.dumps([run.config["dataset"]["name"], run.config["model"]["name"], run.config["encoder"]["name"], shared],
+                         sort_keys=True, default=str)
+        if key not in groups:
+            groups[key] = Group(run.config["dataset"]["name"], run.config["model"]["name"],
+                                run.config["encoder"]["name"], shared)
+        groups[key].runs.append(run)
+    by_identity = defaultdict(list)
+    for group in groups.values():
+        by_identity[(group.dataset, group.model, group.encoder)].append(group)
+    for siblings in by_identity.values():
+        if len(siblings) > 1:
+            differing = sorted(k for k in siblings[0].config if len({json.dumps(g.config.get(k), default=str) for g in siblings}) > 1)
+            for group in siblings:
+                group.variant = ", ".join(f"{k.split('.', 1)[-1]}={group.config.get(k)}" for k in differing)
+    return sorted(groups.values(), key=lambda g: (g.dataset, g.model, g.encoder, g.variant))
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; NaN for a single value)."""
+    if not values:
+        return math.nan, math.nan
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+
+
+def paired_auc_difference(
+    runs: list[Run], reference: list[Run], *, draws: int = 1000, seed: int = 0
+) -> Optional[tuple[float, float, float]]:
+    """AUC(runs) - AUC(reference) on the test split: the mean over paired seeds, and a 95% interval
+    from a paired bootstrap (the same resampled test cases for both models). None without pairs."""
+    by_seed = {run.seed: run for run in reference}
+    pairs = []
+    for run in runs:
+        other = by_seed.get(run.seed)
+        mine, theirs = run.predictions(), other.predictions() if other else None
+        if mine is None or theirs is None or not np.array_equal(mine[0], theirs[0]):
+            continue
+        positive = run.record["dataset"]["positive"]
+        if positive is None:
+            continue  # multi-class AUC has no single positive score to resample fast
+        pairs.append((mine[0] == positive, mine[1][:, positive], theirs[1][:, positive]))
+    if not pairs:
+        return None
+    rng = np.random.default_rng(seed)
+    differences = np.zeros(draws)
+    observed = 0.0
+    for is_positive, score_a, score_b in pairs:
+        index = rng.integers(0, len(is_positive), size=(draws, len(is_positive)))
+        differences += _auc_rows(is_positive[index], score_a[index]) - _auc_rows(is_positive[index], score_b[index])
+        full = np.arange(len(is_positive))[None]
+        observed += float(_auc_rows(is_positive[full], score_a[full])[0] - _auc_rows(is_positive[full], score_b[full])[0])
+    differences /= len(pairs)
+    low, high = np.nanpercentile(differences, [2.5, 97.5])
+    return observed / len(pairs), float(low), float(high)
+
+
+def _auc_rows(is_positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC AUC of each row (Mann-Whitney U from average ranks); NaN where a row has one class."""
+    ranks = rankdata(scores, axis=1)
+    positives = is_positive.sum(axis=1)
+    negatives = is_positive.shape[1] - positives
+    u = (ranks * is_positive).sum(axis=1) - positives * (positives + 1) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((positives > 0) & (negatives > 0), u / (positives * negatives), np.nan)
+
+
+def load_reported(path: str | Path) -> list[dict]:
+    """Published numbers: ``rows: [{dataset, model, encoder, label, metrics: {test.auc: ...}}]``."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise UsageError(f"cannot read reported numbers from {path}: {error}") from None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "metrics" in r for r in rows):
+        raise UsageError(f"{path}: expected `rows:` with a `metrics:` mapping in each row")
+    return rows
+
+
+def _lower_is_better(metric: str) -> bool:
+    return "loss" in metric or "time" in metric
+
+
+def build_table(
+    runs: list[Run],
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
+    *,
+    reference: Optional[str] = None,
+    reported: Optional[list[dict]] = None,
+) -> tuple[list[str], list[list], list[tuple[int, int]]]:
+    """Headers, rows (cells as text) and the (row, column) cells holding a column's best mean."""
+    groups = group_runs(runs)
+    if not groups and not reported:
+        raise UsageError("no completed run records to tabulate")
+    headers = ["dataset", "model", "encoder", "variant", "n", "positive", *metrics, "flags"]
+    if reference:
+        headers.append(f"ΔAUC vs {reference} [95% CI]")
+    rows, means = [], []
+    for group in groups:
+        dataset_info = group.runs[0].record.get("dataset", {})
+        positive = dataset_info.get("positive")
+        cells = [group.dataset, group.model, group.encoder, group.variant, len(group.runs),
+                 "macro" if positive is None else f"{positive} ({dataset_info.get('positive_name')})"]
+        row_means = []
+        for metric in metrics:
+            mean, std = mean_std(group.values(metric))
+            row_means.append(mean)
+            cells.append(_cell(metric, mean, std))
+        one_class = sum(1 for run in group.runs if run.value("test.predicted_classes") == 1)
+        cells.append(f"one class predicted in {one_class}/{len(group.runs)}" if one_class else "")
+        if reference:
+            cells.append(_reference_cell(group, groups, reference))
+        rows.append(cells)
+        means.append(row_means)
+    for entry in reported or []:
+        cells = [entry.get("dataset", ""), entry.get("model", ""), entry.get("encoder", ""),
+                 f"reported: {entry.get('label', '')}", "", entry.get("positive", "")]
+        cells += [_cell(m, entry["metrics"][m], math.nan) if m in entry["metrics"] else "" for m in metrics]
+        cells.append("")
+        if reference:
+            cells.append("")
+        rows.append(cells)
+    best = []
+    for column, metric in enumerate(metrics):
+        if metric.startswith("params"):
+            continue
+        column_means = [row[column] for row in means if not math.isnan(row[column])]
+        if len(column_means) > 1:
+            target = (min if _lower_is_better(metric) else max)(column_means)
+            best += [(index, headers.index(metric)) for index, row in enumerate(means) if row[column] == target]
+    return headers, rows, best
+
+
+def _cell(metric: str, mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    if metric.startswith("params"):
+        return f"{mean:,.0f}"
+    return f"{mean:.4f}" if math.isnan(std) else f"{mean:.4f} ± {std:.4f}"
+
+
+def _reference_cell(group: Group, groups: list[Group], reference: str) -> str:
+    if group.model == reference:
+        return "reference"
+    candidates = [g for g in groups if g.dataset == group.dataset and g.model == reference]
+    if not candidates:
+        return ""
+    result = paired_auc_difference(group.runs, candidates[0].runs)
+    if result is None:
+        return "n/a"
+    difference, low, high = result
+    return f"{difference:+.4f} [{low:+.4f}, {high:+.4f}]"
+
+
+def render(headers: list[str], rows: list[list], best: list[tuple[int, int]], fmt: str) -> str:
+    """The table as markdown, github, latex, plain text or csv (best cells bold, except in csv)."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown table format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    rows = [list(row) for row in rows]
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(headers)
+        writer.writerows(rows)
+        return buffer.getvalue()
+    for row, column in best:
+        text = rows[row][column]
+        rows[row][column] = f"\\textbf{{{text}}}" if fmt == "latex" else f"**{text}**" if fmt in ("markdown", "github") else f"{text} *"
+    return tabulate(rows, headers=headers, tablefmt=FORMATS[fmt], disable_numparse=True)

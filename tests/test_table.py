@@ -1,0 +1,172 @@
+"""Tables, plots and the report, built only from run records (hand-made ones where values matter)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from neurocomp.cli import main
+from neurocomp.results import load_runs
+from neurocomp.table import build_table, paired_auc_difference, render
+
+
+def fake_run(root, run_id, *, model="cnn", seed=0, auc=0.9, accuracy=0.8, predicted_classes=2, params=1000,
+             lr=0.001, probabilities=None, labels=None):
+    run_dir = root / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    record = {
+        "run_id": run_id,
+        "status": "completed",
+        "config": {"dataset": {"name": "breast"}, "model": {"name": model}, "encoder": {"name": "static"},
+                   "train": {"seed": seed, "lr": lr}, "out": str(root)},
+        "dataset": {"positive": 0, "positive_name": "malignant"},
+        "params": {"trainable": params, "total": params},
+        "metrics": {"test": {"auc": auc, "accuracy": accuracy, "predicted_classes": predicted_classes}},
+    }
+    (run_dir / "run.json").write_text(json.dumps(record))
+    if probabilities is not None:
+        np.savez(run_dir / "predictions.npz", test_labels=labels, test_probabilities=probabilities)
+    return run_dir
+
+
+def test_cells_are_mean_and_sample_std_over_seeds(tmp_path):
+    for seed, auc in enumerate([0.80, 0.90, 1.00]):
+        fake_run(tmp_path, f"cnn-{seed}", seed=seed, auc=auc, accuracy=0.5 + 0.1 * seed)
+    fake_run(tmp_path, "mlp-0", model="mlp", auc=0.7, accuracy=0.9, params=5000)
+    headers, rows, best = build_table(load_runs(tmp_path), ("test.auc", "test.accuracy", "params"))
+    cnn, mlp = rows
+    assert cnn[headers.index("n")] == 3
+    assert cnn[headers.index("test.auc")] == "0.9000 ± 0.1000"  # mean .9, sample std .1
+    assert cnn[headers.index("test.accuracy")] == "0.6000 ± 0.1000"
+    assert mlp[headers.index("test.auc")] == "0.7000"  # one seed: no std
+    assert mlp[headers.index("params")] == "5,000"
+    assert (0, headers.index("test.auc")) in best and (1, headers.index("test.accuracy")) in best
+    assert "**0.9000 ± 0.1000**" in render(headers, rows, best, "markdown")
+    assert "\\textbf{0.9000 ± 0.1000}" in render(headers, rows, best, "latex")
+    assert render(headers, rows, best, "csv").splitlines()[1].startswith("breast,cnn,static,,3,0 (malignant),0.9000 ± 0.1000")
+
+
+def test_rows_differing_in_a_setting_get_a_variant_label(tmp_path):
+    fake_run(tmp_path, "a", lr=0.01)
+    fake_run(tmp_path, "b", lr=0.001)
+    _, rows, _ = build_table(load_runs(tmp_path), ("test.auc",))
+    assert sorted(row[3] for row in rows) == ["lr=0.001", "lr=0.01"]
+
+
+def test_one_class_predictors_are_flagged(tmp_path):
+    fake_run(tmp_path, "a", seed=0, predicted_classes=1)
+    fake_run(tmp_path, "b", seed=1, predicted_classes=2)
+    headers, rows, _ = build_table(load_runs(tmp_path), ("test.auc",))
+    assert rows[0][headers.index("flags")] == "one class predicted in 1/2"
+
+
+def test_reported_rows_sit_next_to_reproduced(tmp_path):
+    fake_run(tmp_path, "a")
+    reported = [{"dataset": "breast", "model": "cnn", "label": "paper", "metrics": {"test.auc": 0.95}}]
+    headers, rows, _ = build_table(load_runs(tmp_path), ("test.auc", "test.accuracy"), reported=reported)
+    assert rows[1][3] == "reported: paper"
+    assert rows[1][headers.index("test.auc")] == "0.9500" and rows[1][headers.index("test.accuracy")] == ""
+
+
+def test_corrupt_and_foreign_records_are_skipped_with_a_warning(tmp_path, capsys):
+    fake_run(tmp_path, "good")
+    (tmp_path / "runs" / "corrupt").mkdir()
+    (tmp_path / "runs" / "corrupt" / "run.json").write_text("{ half a record")
+    (tmp_path / "runs" / "foreign").mkdir()
+    (tmp_path / "runs" / "foreign" / "run.json").write_text(json.dumps({"accuracy": 0.99}))
+    with pytest.warns(UserWarning) as caught:
+        runs = load_runs(tmp_path)
+    assert [r.record["run_id"] for r in runs] == ["good"]
+    messages = " ".join(str(w.message) for w in caught)
+    assert "corrupt/run.json" in messages and "foreign/run.json" in messages
+    assert main(["table", str(tmp_path), "--metric", "test.auc"]) == 0
+    assert "breast" in capsys.readouterr().out
+
+
+def test_paired_bootstrap_of_the_auc_difference(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 100)
+    good = np.where(labels == 0, 0.8, 0.2) + rng.normal(0, 0.1, 200)  # class 0 (positive) scores high
+    noisy = rng.random(200)
+    for seed in (0, 1):
+        fake_run(tmp_path, f"good-{seed}", model="cnn", seed=seed, labels=labels,
+                 probabilities=np.stack([good.clip(0, 1), 1 - good.clip(0, 1)], 1))
+        fake_run(tmp_path, f"noise-{seed}", model="mlp", seed=seed, labels=labels,
+                 probabilities=np.stack([noisy, 1 - noisy], 1))
+    runs = load_runs(tmp_path)
+    cnn = [r for r in runs if r.config["model"]["name"] == "cnn"]
+    mlp = [r for r in runs if r.config["model"]["name"] == "mlp"]
+    difference, low, high = paired_auc_difference(mlp, cnn)
+    assert low < difference < high < 0  # the noisy model is clearly worse
+    same, low, high = paired_auc_difference(cnn, cnn)
+    assert (same, low, high) == (0.0, 0.0, 0.0)
+    headers, rows, _ = build_table(runs, ("test.auc",), reference="cnn")
+    column = headers.index("ΔAUC vs cnn [95% CI]")
+    assert rows[0][column] == "reference" and rows[1][column].startswith("-")
+
+
+def test_no_records_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    assert main(["table", str(tmp_path)]) == 2
+    assert "no completed run records" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def trained_results(tmp_path_factory):
+    """Real records from tiny runs: an SNN, an LTC and a CNN, two seeds each."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from conftest import make_npz
+
+    root = tmp_path_factory.mktemp("trained")
+    npz = make_npz(root / "tiny.npz")
+    sweep = root / "s.yaml"
+    sweep.write_text(
+        f"base: {{dataset: {{name: {npz}}}, train: {{epochs: 2, batch_size: 32}}}}\n"
+        "variants:\n  - {model.name: snn, encoder.steps: 4}\n  - {model.name: ltc, model.units: 8}\n  - {model.name: cnn}\n"
+        "grid: {train.seed: [0, 1]}\n"
+    )
+    assert main(["sweep", str(sweep), "--out", str(root / "res"), "--quiet"]) == 0
+    return root
+
+
+@pytest.mark.parametrize("kind", ["params-vs-metric", "curves", "roc", "spikes", "wiring"])
+def test_every_plot_kind_draws_from_records(kind, trained_results, capsys):
+    output = trained_results / "figures" / f"{kind}.png"
+    assert main(["plot", str(trained_results / "res"), "--kind", kind, "--output", str(output)]) == 0
+    assert output.stat().st_size > 5_000 and output.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_spike_rates_are_recorded_for_spiking_runs(trained_results):
+    [snn] = [r for r in load_runs(trained_results / "res") if r.config["model"]["name"] == "snn"][:1]
+    rates = snn.record["model"]["spike_rates"]
+    assert len(rates) == 3 and all(0.0 <= r <= 1.0 for r in rates)
+
+
+def test_report_puts_reported_and_reproduced_side_by_side(trained_results, capsys):
+    reported = trained_results / "reported.yaml"
+    reported.write_text("rows:\n  - {dataset: tiny, model: snn, label: paper, metrics: {test.accuracy: 0.5}}\n")
+    sweep = trained_results / "s.yaml"
+    sweep.write_text(sweep.read_text() + "title: Tiny study\nreported: reported.yaml\ndescription: Why it differs.\n")
+    output = trained_results / "REPORT.md"
+    assert main(["report", str(sweep), "--results", str(trained_results / "res"), "--output", str(output)]) == 0
+    text = output.read_text()
+    assert "## Tiny study" in text and "6 of 6 runs recorded" in text and "reported: paper" in text
+    assert "Why it differs." in text and "figures/s-params-vs-auc.png" in text
+    assert (trained_results / "figures" / "s-params-vs-auc.png").exists()
+
+
+def test_table_formats_and_unknown_plot_kind(trained_results, capsys):
+    for fmt in ("markdown", "github", "latex", "csv", "plain"):
+        assert main(["table", str(trained_results / "res"), "--format", fmt, "--reference", "cnn"]) == 0
+    assert "ΔAUC vs cnn" in capsys.readouterr().out
+    assert main(["plot", str(trained_results / "res"), "--kind", "pie"]) == 2
+    assert "invalid choice: 'pie'" in capsys.readouterr().err
+
+
+def test_nan_metrics_do_not_break_the_mean(tmp_path):
+    fake_run(tmp_path, "a", seed=0, auc=float("nan"))
+    fake_run(tmp_path, "b", seed=1, auc=0.8)
+    headers, rows, _ = build_table(load_runs(tmp_path), ("test.auc",))
+    assert rows[0][headers.index("test.auc")] == "0.8000"
