@@ -15,6 +15,7 @@ from ncps import torch as ncps_torch
 from ncps import wirings
 from torch import nn
 
+from .. import fast_ltc
 from ..errors import UsageError
 from ..registry import register_model
 from .sequence import Backbone, sequence_model, with_options
@@ -73,8 +74,17 @@ class NcpCore(nn.Module):
         self.options = options
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.backend(x) == "fused":
+            return fast_ltc.ltc_sequence(self.cell.rnn_cell, x)
         outputs, _ = self.cell(x.transpose(0, 1))
         return outputs.transpose(0, 1)
+
+    def backend(self, x: Optional[torch.Tensor] = None) -> str:
+        """``fused`` (neurocomp's C++ LTC unfolds) or ``ncps`` (the library's own loop)."""
+        probe = x if x is not None else next(self.cell.parameters())
+        if isinstance(self.cell, ncps_torch.LTC) and fast_ltc.available(self.cell.rnn_cell, probe):
+            return "fused"
+        return "ncps"
 
     def describe(self) -> dict:
         """The wiring and its synapse counts.
@@ -87,6 +97,7 @@ class NcpCore(nn.Module):
         sensory = int((self.wiring.sensory_adjacency_matrix != 0).sum())
         internal = int((self.wiring.adjacency_matrix != 0).sum())
         return {
+            "backend": self.backend(),
             "wiring": {**asdict(self.options), "units": self.wiring.units, "outputs": self.wiring.output_dim,
                        "input_dim": self.wiring.input_dim},
             "synapses": {"wiring_sensory": sensory, "wiring_internal": internal,
