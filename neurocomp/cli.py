@@ -106,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--model", nargs="+", help="only these models")
     plot.add_argument("--output", help="figure file (default: RESULTS/figures/<kind>.png)")
 
+    bench = commands.add_parser("bench", help="our speed vs snnTorch / ncps, interleaved in one process")
+    bench.add_argument("--model", nargs="+", default=["snn", "ltc", "cfc"], help="workloads (default: snn ltc cfc)")
+    bench.add_argument("--repeats", type=int, default=7)
+    bench.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    bench.add_argument("--json", action="store_true", help="one JSON object keyed by workload on stdout")
+
     report = commands.add_parser("report", help="reported vs reproduced, per study sweep, as markdown")
     report.add_argument("sweeps", nargs="+", help="study sweep files")
     report.add_argument("--results", default="results", help="results folder (default: results)")
@@ -213,6 +220,35 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import context, run_bench
+    from .trainer import select_device
+
+    device = select_device(args.device)
+    if args.threads:
+        torch_threads(args.threads)
+    results = run_bench(args.model, repeats=args.repeats, device=device)
+    facts = context(device)
+    if args.json:
+        print(json.dumps(results))
+        print(f"context: {json.dumps(facts)}", file=sys.stderr)
+        return 0
+    rows = [[name, r["unit"], r["ours"], r["reference"], f"{r['ratio']:.2f}x", r["inference_ours"], r["inference_reference"],
+             f"{r['inference_ratio']:.2f}x", r["latency_ms_ours"], r["latency_ms_reference"]] for name, r in results.items()]
+    print(tabulate(rows, headers=["workload", "unit", "ours", "reference", "ratio", "infer ours", "infer ref",
+                                  "infer ratio", "b=1 ms ours", "b=1 ms ref"], tablefmt="github"))
+    print("\n" + tabulate(list(facts.items()), tablefmt="plain"))
+    return 0
+
+
+def torch_threads(count: int) -> None:
+    import torch
+
+    torch.set_num_threads(count)
+
+
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
@@ -241,7 +277,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             record = execute(config_from_args(args), progress=not args.quiet)
             print(summary_table(record))
             return 0
-        return {"sweep": _sweep, "table": _table, "plot": _plot, "report": _report}[args.command](args)
+        return {"sweep": _sweep, "table": _table, "plot": _plot, "report": _report, "bench": _bench}[args.command](args)
     except (UsageError, RunFailed) as error:
         print(f"neurocomp: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -6,47 +6,23 @@ not depend on the state) are computed for the whole sequence at once over the ke
 and the recurrent unfolds run in one C++ call forward and one backward (``csrc/ltc_unfold.cpp``),
 visiting only the kept synapses; masked terms are exact zeros in ncps, so nothing is dropped.
 
-The extension is compiled on first use with ``torch.utils.cpp_extension`` for this CPU and cached.
-Where it cannot be built (no compiler) or on CUDA, ncps runs as before; ``NEUROCOMP_NATIVE=0``
-turns the fused path off. The path taken is recorded in the run record.
+The kernel is built by :mod:`neurocomp.native`; where it cannot be, or on CUDA, ncps runs as
+before. The path taken is recorded in the run record.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import time
-import warnings
-from pathlib import Path
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-SOURCE = Path(__file__).parent / "csrc" / "ltc_unfold.cpp"
-BUILD_SECONDS: dict = {}
+from . import native
 
 
-@functools.lru_cache(maxsize=None)
 def native_module():
-    """The compiled extension, or None (disabled, or no compiler: a warning says why, once)."""
-    if os.environ.get("NEUROCOMP_NATIVE", "1") == "0":
-        return None
-    from torch.utils import cpp_extension
-
-    started = time.perf_counter()
-    try:
-        module = cpp_extension.load(
-            name="neurocomp_ltc_unfold",
-            sources=[str(SOURCE)],
-            extra_cflags=["-O3", "-march=native"],
-            verbose=False,
-        )
-    except Exception as error:  # no compiler, no headers, an unsupported CPU: fall back, say so
-        warnings.warn(f"fused LTC kernel unavailable, using ncps ({type(error).__name__}: {str(error)[:200]})", stacklevel=2)
-        return None
-    BUILD_SECONDS["ltc_unfold"] = time.perf_counter() - started
-    return module
+    """The compiled LTC kernel, or None (then ncps runs)."""
+    return native.load("ltc_unfold")
 
 
 class _FusedUnfolds(torch.autograd.Function):

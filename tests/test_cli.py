@@ -148,3 +148,16 @@ def test_snn_on_the_real_balanced_pneumonia_file(tmp_path, capsys):
     _, record = only_record(tmp_path)
     assert record["params"]["trainable"] == 5402
     assert record["dataset"]["sizes"] == {"train": 2428, "val": 270, "test": 468}
+
+
+def test_bench_json_is_keyed_by_workload(capsys):
+    assert main(["bench", "--model", "ltc", "--repeats", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"ltc"}
+    assert result["ltc"]["unit"] == "train samples/s"
+    assert result["ltc"]["ratio"] == pytest.approx(result["ltc"]["ours"] / result["ltc"]["reference"], rel=0.02)
+
+
+def test_bench_unknown_workload_is_exit_2(capsys):
+    assert main(["bench", "--model", "transformer"]) == 2
+    assert "unknown bench workload 'transformer'; choose from: snn, ltc, cfc" in capsys.readouterr().err

@@ -16,22 +16,69 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
+from .. import native
 from ..registry import register_model
 from .layers import conv_block, output_shape, per_layer, require_image_steps
 
 
+_RESET_MODES = {"subtract": 0, "zero": 1, "none": 2}
+
+
+class _FusedLeaky(torch.autograd.Function):
+    """snnTorch ``Leaky`` over all steps in one native call each way (``csrc/lif.cpp``)."""
+
+    @staticmethod
+    def forward(ctx, current, beta, threshold, slope, mode):
+        spikes, membranes = native.load("lif").forward(current, beta, threshold, mode)
+        ctx.save_for_backward(membranes)
+        ctx.constants = beta, threshold, slope, mode
+        return spikes, membranes
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_membranes):
+        (membranes,) = ctx.saved_tensors
+        beta, threshold, slope, mode = ctx.constants
+        grad = native.load("lif").backward(grad_spikes.contiguous(), grad_membranes.contiguous(), membranes,
+                                           beta, threshold, slope, mode)
+        return grad, None, None, None, None
+
+
 class LeakyLayer(nn.Module):
-    """A layer of snnTorch ``Leaky`` neurons run over time.
+    """A layer of snnTorch ``Leaky`` neurons run over time (fast-sigmoid surrogate, reset delayed).
 
     forward: input current ``(T, B, ...)`` -> spikes and membrane potentials, both ``(T, B, ...)``.
-    Any module with this contract can be a spiking layer of :class:`SpikingNetwork`.
+    Any module with this contract can be a spiking layer of :class:`SpikingNetwork`. On CPU with
+    fixed beta and threshold a native kernel computes the same (spikes equal, see the tests);
+    otherwise snnTorch steps the neuron.
     """
 
-    def __init__(self, neuron: snntorch.Leaky):
+    def __init__(self, *, beta: float, threshold: float, slope: float, reset: str, learn_beta: bool, learn_threshold: bool):
         super().__init__()
-        self.neuron = neuron
+        self.neuron = snntorch.Leaky(
+            beta=beta, threshold=threshold, spike_grad=surrogate.fast_sigmoid(slope=slope),
+            reset_mechanism=reset, learn_beta=learn_beta, learn_threshold=learn_threshold,
+        )
+        self.slope, self.reset = slope, reset
+        self.learnable = learn_beta or learn_threshold
+
+    def backend(self, current: Optional[torch.Tensor] = None) -> str:
+        """``native`` or ``snntorch``: which path computes this layer."""
+        probe = current if current is not None else self.neuron.beta
+        if not self.learnable and probe.device.type == "cpu" and native.load("lif") is not None:
+            return "native"
+        return "snntorch"
 
     def forward(self, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.backend(current) == "native":
+            beta = float(self.neuron.beta.clamp(0, 1))  # snnTorch clamps beta in every step
+            # Elementwise over time: walk the memory in its own order (channels-last conv output
+            # included) instead of copying it into the logical order and back.
+            order = sorted(range(current.dim()), key=lambda d: -current.stride(d))
+            dense = current.permute(order).contiguous()
+            spikes, membranes = _FusedLeaky.apply(dense.view(len(current), -1), beta, float(self.neuron.threshold),
+                                                  self.slope, _RESET_MODES[self.reset])
+            inverse = sorted(range(len(order)), key=order.__getitem__)
+            return spikes.view(dense.shape).permute(inverse), membranes.view(dense.shape).permute(inverse)
         membrane = torch.zeros_like(current[0])  # a fresh state every call: no leak across batches
         spikes, membranes = [], []
         for step_current in current:
@@ -78,6 +125,10 @@ class SpikingNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with_spikes(x)[0]
+
+    def describe(self) -> dict:
+        """Which path computes each spiking layer (native kernel or the library), for the run record."""
+        return {"backend": sorted({n.backend() if hasattr(n, "backend") else type(n).__name__ for n in self.neurons})}
 
     def describe_activity(self, x: torch.Tensor) -> dict:
         """Spike rate per layer on the inputs ``x`` ``(T, B, *step_shape)``, for the run record."""
@@ -150,12 +201,8 @@ def snn(
         batch_norm=batch_norm, hidden=hidden,
     )
     neurons = [
-        LeakyLayer(
-            snntorch.Leaky(
-                beta=beta, threshold=threshold, spike_grad=surrogate.fast_sigmoid(slope=slope),
-                reset_mechanism=reset, learn_beta=learn_beta, learn_threshold=learn_threshold,
-            )
-        )
+        LeakyLayer(beta=beta, threshold=threshold, slope=slope, reset=reset, learn_beta=learn_beta,
+                   learn_threshold=learn_threshold)
         for _ in layers
     ]
     return SpikingNetwork(layers, neurons, readout)

@@ -1,0 +1,35 @@
+"""Native CPU kernels (``csrc/*.cpp``), compiled on first use for this CPU and cached.
+
+Each kernel computes exactly what the library path computes (ncps, snnTorch); where it cannot be
+built (no compiler), on CUDA, or with ``NEUROCOMP_NATIVE=0``, the library path runs instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import warnings
+from pathlib import Path
+
+SOURCES = Path(__file__).parent / "csrc"
+BUILD_SECONDS: dict[str, float] = {}  # kernel -> seconds its first load took in this process
+
+
+@functools.lru_cache(maxsize=None)
+def load(kernel: str):
+    """The compiled module of ``csrc/<kernel>.cpp``, or None (a warning says why, once)."""
+    if os.environ.get("NEUROCOMP_NATIVE", "1") == "0":
+        return None
+    from torch.utils import cpp_extension
+
+    started = time.perf_counter()
+    try:
+        module = cpp_extension.load(name=f"neurocomp_{kernel}", sources=[str(SOURCES / f"{kernel}.cpp")],
+                                    extra_cflags=["-O3", "-march=native"], verbose=False)
+    except Exception as error:  # no compiler, no headers, an unsupported CPU: fall back, say so
+        warnings.warn(f"native kernel {kernel} unavailable, using the library path "
+                      f"({type(error).__name__}: {str(error)[:200]})", stacklevel=2)
+        return None
+    BUILD_SECONDS[kernel] = time.perf_counter() - started
+    return module
