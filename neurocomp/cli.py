@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -18,7 +17,7 @@ from tabulate import tabulate
 from . import __version__
 from .config import load_yaml, parse_assignment, resolve, set_dotted
 from .data import DATASETS
-from .errors import RunFailed, UsageError
+from .errors import RunFailed, UsageError, one_line_warnings
 from .metrics import METRIC_NAMES
 from .plots import KINDS
 from .table import DEFAULT_METRICS, FORMATS
@@ -256,13 +255,9 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
-    return f"warning: {message}\n"
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``neurocomp`` console script; returns the exit code."""
-    warnings.formatwarning = _one_line_warning
+    one_line_warnings()
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exit:  # usage errors (2) and --help/--version (0) as a return value

@@ -18,6 +18,7 @@ from . import records
 from .config import RunConfig
 from .data import Dataset, load_dataset
 from .encoders import Encoder
+from .cost import inference_cost
 from .errors import RunFailed, UsageError
 from .metrics import parameter_counts
 from .models import build_model
@@ -159,12 +160,13 @@ def execute(config: RunConfig, *, progress: bool = True, sink=None) -> dict:
                        batch_size=config.train.batch_size, seed=config.train.seed + 1)
         for name in ("val", "test")  # the only time the test split is seen
     }
-    if hasattr(model, "describe_activity"):  # spiking models: spike rate per layer on test inputs
-        test = splits["test"]
-        generator = torch.Generator(device=device).manual_seed(config.train.seed + 1)
-        images = test.images[: config.train.batch_size].float().div_(255.0)
-        model.eval()
-        record["model"].update(model.describe_activity(encoder(images, generator)))
+    # Cost per inference and spike rates, measured on a test batch (the test split is not scored again).
+    generator = torch.Generator(device=device).manual_seed(config.train.seed + 1)
+    probe = encoder(splits["test"].images[: config.train.batch_size].float().div_(255.0), generator)
+    model.eval()
+    record["cost"] = inference_cost(model, probe)
+    if hasattr(model, "describe_activity"):
+        record["model"].update(model.describe_activity(probe))
     sink.weights(model.state_dict())
     sink.predictions({f"{name}_{kind}": getattr(ev, kind) for name, ev in evaluations.items() for kind in ("labels", "probabilities")})
     epoch_seconds = [row["seconds"] for row in result.history]

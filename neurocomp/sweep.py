@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from . import records
 from .config import RunConfig, load_yaml, resolve, set_dotted
-from .errors import RunFailed, UsageError
+from .errors import RunFailed, UsageError, one_line_warnings
 
 SWEEP_KEYS = ("title", "description", "reported", "base", "variants", "grid")
 
@@ -109,6 +109,7 @@ def run_task(config_dict: dict, threads: int, keep_in_memory: bool = False) -> d
     """
     from .run import execute, run_dir
 
+    one_line_warnings()  # worker processes start with Python's multi-line format
     config = resolve(config_dict)
     config.train.threads = threads
     sink = records.MemorySink() if keep_in_memory else None

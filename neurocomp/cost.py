@@ -1,0 +1,118 @@
+"""What one inference costs: dense multiply-accumulates, the operations actually triggered (spike
+inputs make accumulates, and only for the spikes that occurred), and an energy estimate.
+
+Counted on real inputs (a test batch, all time steps), divided by the batch size, so spiking
+models are charged for the spikes they fired. Conv and linear layers are counted by hooks; recurrent
+torch layers and ncps cells are counted from their structure, since ncps computes its masked
+synapses with raw parameters that hooks cannot see. An LTC synapse evaluation (sigmoid, product,
+two sums) and a CfC masked weight are each counted as one MAC: a lower bound.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+from ncps.torch import CfC, LTC
+from ncps.torch.cfc_cell import CfCCell
+from torch import nn
+
+# 45 nm CMOS, 32-bit float (Horowitz, ISSCC 2014): what neuromorphic papers use for estimates.
+PICOJOULES = {"mac": 4.6, "ac": 0.9}
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def _binary(x: torch.Tensor) -> bool:
+    return bool(((x == 0) | (x == 1)).all())
+
+
+def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
+    """Per-sample costs of ``model`` on ``inputs`` ``(T, B, *step_shape)``.
+
+    Returns ``dense_macs`` (every weight used as if all inputs were non-zero), ``macs`` (real-valued
+    inputs), ``acs`` (accumulates triggered by spikes: a spike times its fan-out), per-layer counts,
+    and ``energy_pj`` with the per-operation energies it assumes.
+    """
+    batch = inputs.shape[1]
+    counts = defaultdict(float)
+    layers = []
+
+    def linear_or_conv(module, args, output):
+        x = args[0]
+        if isinstance(module, nn.Conv2d):
+            per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            dense = output.numel() * per_output
+            triggered = lambda: F.conv2d((x != 0).to(x.dtype), torch.ones_like(module.weight), None, module.stride,  # noqa: E731
+                                         module.padding, module.dilation, module.groups).sum().item()
+        else:
+            dense = output.numel() * module.in_features
+            triggered = lambda: (x != 0).sum().item() * module.out_features  # noqa: E731
+        counts["dense_macs"] += dense
+        if _binary(x):  # spikes: each one adds a weight to every target, no multiplication
+            operations = triggered()
+            counts["acs"] += operations
+            layers.append({"layer": type(module).__name__, "dense_macs": dense / batch, "acs": operations / batch})
+        else:
+            counts["macs"] += dense
+            layers.append({"layer": type(module).__name__, "dense_macs": dense / batch, "macs": dense / batch})
+
+    def recurrent(module, args, output):
+        steps, rows = args[0].shape[:2]
+        total = 0
+        for layer in range(module.num_layers):
+            in_features = module.input_size if layer == 0 else module.hidden_size * (2 if module.bidirectional else 1)
+            total += _GATES[module.mode.split("_")[0]] * (in_features + module.hidden_size) * module.hidden_size
+        total *= (2 if module.bidirectional else 1) * steps * rows
+        counts["dense_macs"] += total
+        counts["macs"] += total
+        layers.append({"layer": type(module).__name__, "dense_macs": total / batch, "macs": total / batch})
+
+    def cfc_layer(module, args, output):
+        rows = args[0].shape[0]
+        mask = module.sparsity_mask
+        # ff1 and ff2 use the masked weight (F.linear, invisible to hooks); time_a/time_b are hooked.
+        counts["dense_macs"] += 2 * mask.numel() * rows
+        counts["macs"] += 2 * int((mask != 0).sum()) * rows
+
+    hooks = []
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            hooks.append(module.register_forward_hook(linear_or_conv))
+        elif isinstance(module, nn.RNNBase):
+            hooks.append(module.register_forward_hook(recurrent))
+        elif isinstance(module, CfCCell) and getattr(module, "sparsity_mask", None) is not None:
+            hooks.append(module.register_forward_hook(cfc_layer))
+    try:
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for module in model.modules():
+        if isinstance(module, LTC):  # the fused path never calls the cell, so count from the masks
+            cell = module.rnn_cell
+            steps = _steps_seen(model, inputs)
+            sensory = cell._params["sensory_sparsity_mask"]
+            recurrent_mask = cell._params["sparsity_mask"]
+            dense = (sensory.numel() + cell._ode_unfolds * recurrent_mask.numel()) * steps * batch
+            effective = (int((sensory != 0).sum()) + cell._ode_unfolds * int((recurrent_mask != 0).sum())) * steps * batch
+            counts["dense_macs"] += dense
+            counts["macs"] += effective
+            layers.append({"layer": "LTC", "dense_macs": dense / batch, "macs": effective / batch})
+        elif isinstance(module, CfC):
+            layers.append({"layer": "CfC", "note": "masked ff1/ff2 counted from the masks, time gates by hooks"})
+    per_sample = {key: counts[key] / batch for key in ("dense_macs", "macs", "acs")}
+    energy = per_sample["macs"] * PICOJOULES["mac"] + per_sample["acs"] * PICOJOULES["ac"]
+    return {
+        **per_sample,
+        "energy_pj": energy,
+        "energy_basis": "estimate: 45 nm, 4.6 pJ per 32-bit float MAC, 0.9 pJ per accumulate (Horowitz 2014)",
+        "layers": layers,
+    }
+
+
+def _steps_seen(model: nn.Module, inputs: torch.Tensor) -> int:
+    """Steps the recurrent core sees (the feature map may be re-read as a sequence)."""
+    features = getattr(model, "features", None)
+    return getattr(features, "out_steps", inputs.shape[0])

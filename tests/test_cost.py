@@ -1,0 +1,52 @@
+"""Cost per inference, checked against counts done by hand on small models."""
+
+import pytest
+import torch
+
+from neurocomp.cost import PICOJOULES, inference_cost
+from neurocomp.encoders import rate, rows, static
+from neurocomp.models import build_model
+
+
+def test_mlp_on_real_inputs_counts_every_weight_once():
+    encoder = static(sample_shape=(1, 28, 28))
+    model = build_model("mlp", encoder=encoder, num_outputs=2, hidden=(16,))
+    cost = inference_cost(model, encoder(torch.rand(4, 1, 28, 28)))
+    assert cost["dense_macs"] == cost["macs"] == 784 * 16 + 16 * 2
+    assert cost["acs"] == 0
+    assert cost["energy_pj"] == pytest.approx(cost["macs"] * PICOJOULES["mac"])
+
+
+def test_spiking_inputs_cost_one_accumulate_per_spike_and_target():
+    encoder = rate(sample_shape=(1, 28, 28), steps=3)
+    model = build_model("snn", encoder=encoder, num_outputs=2, channels=(), hidden=(10,))
+    spikes = encoder(torch.rand(5, 1, 28, 28), torch.Generator().manual_seed(0))
+    cost = inference_cost(model, spikes)
+    first_layer = spikes.sum().item() / 5 * 10  # each input spike reaches 10 hidden neurons
+    assert cost["layers"][0]["acs"] == pytest.approx(first_layer)
+    assert cost["dense_macs"] == 3 * (784 * 10 + 10 * 2)
+    assert cost["macs"] == 0 and cost["acs"] <= cost["dense_macs"]
+
+
+def test_conv_accumulates_count_the_targets_of_each_spike():
+    encoder = rate(sample_shape=(1, 6, 6), steps=1)
+    model = build_model("snn", encoder=encoder, num_outputs=2, channels=(2,), kernels=(3,), pools=(1,))
+    x = torch.zeros(1, 1, 1, 6, 6)
+    x[0, 0, 0, 0, 0] = 1  # a corner spike reaches one output position per output channel
+    x[0, 0, 0, 3, 3] = 1  # an inner spike reaches all 3 x 3 positions around it
+    assert inference_cost(model, x)["layers"][0]["acs"] == 2 * (1 + 9)
+
+
+def test_lstm_gates_times_inputs_and_state():
+    encoder = rows(sample_shape=(1, 28, 28))
+    model = build_model("lstm", encoder=encoder, num_outputs=2, hidden_size=8)
+    cost = inference_cost(model, encoder(torch.rand(2, 1, 28, 28)))
+    assert cost["dense_macs"] == 28 * 4 * (28 + 8) * 8 + 8 * 2
+
+
+def test_ltc_counts_kept_synapses_times_unfolds():
+    encoder = rows(sample_shape=(1, 28, 28))
+    model = build_model("ltc", encoder=encoder, num_outputs=2, ode_unfolds=6)
+    cell = model.core.cell.rnn_cell
+    kept = int((cell._params["sensory_sparsity_mask"] != 0).sum()) + 6 * int((cell._params["sparsity_mask"] != 0).sum())
+    assert inference_cost(model, encoder(torch.rand(2, 1, 28, 28)))["macs"] == 28 * kept
