@@ -112,6 +112,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     bench.add_argument("--json", action="store_true", help="one JSON object keyed by workload on stdout")
 
+    export = commands.add_parser("export", help="export a run's best model (ONNX), checked with ONNX Runtime")
+    export.add_argument("run_dir", help="a run folder: results/runs/<run_id>")
+    export.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only format)")
+    export.add_argument("--output", help="file (default: RUN_DIR/model.onnx)")
+
     report = commands.add_parser("report", help="reported vs reproduced, per study sweep, as markdown")
     report.add_argument("sweeps", nargs="+", help="study sweep files")
     report.add_argument("--results", default="results", help="results folder (default: results)")
@@ -248,6 +253,14 @@ def torch_threads(count: int) -> None:
     torch.set_num_threads(count)
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    result = export_onnx(args.run_dir, args.output)
+    print(tabulate(list(result.items()), tablefmt="plain"))
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
@@ -272,7 +285,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             record = execute(config_from_args(args), progress=not args.quiet)
             print(summary_table(record))
             return 0
-        return {"sweep": _sweep, "table": _table, "plot": _plot, "report": _report, "bench": _bench}[args.command](args)
+        return {"sweep": _sweep, "table": _table, "plot": _plot, "report": _report, "bench": _bench,
+                "export": _export}[args.command](args)
     except (UsageError, RunFailed) as error:
         print(f"neurocomp: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -6,6 +6,7 @@ built (no compiler), on CUDA, or with ``NEUROCOMP_NATIVE=0``, the library path r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
@@ -33,3 +34,19 @@ def load(kernel: str):
         return None
     BUILD_SECONDS[kernel] = time.perf_counter() - started
     return module
+
+
+@contextlib.contextmanager
+def library_path():
+    """Within this block no native kernel is used (e.g. for ONNX export, which cannot see them)."""
+    saved = os.environ.get("NEUROCOMP_NATIVE")
+    os.environ["NEUROCOMP_NATIVE"] = "0"
+    load.cache_clear()
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["NEUROCOMP_NATIVE"]
+        else:
+            os.environ["NEUROCOMP_NATIVE"] = saved
+        load.cache_clear()

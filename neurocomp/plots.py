@@ -99,19 +99,12 @@ def spikes(runs: list[Run], axes) -> None:
 
 def wiring(runs: list[Run], axes) -> None:
     """The NCP wiring of the first liquid run, drawn by ncps (sensory inputs omitted)."""
-    from .config import resolve
-    from .models import build_model
-    from .registry import ENCODERS
+    from .run import load_trained
 
     liquid = [run for run in runs if "wiring" in run.record.get("model", {})]
     if not liquid:
         raise UsageError("no LTC/CfC runs among these records")
-    record = liquid[0].record
-    config = resolve(record["config"])
-    encoder = ENCODERS.get(config.encoder.name).builder(sample_shape=tuple(record["dataset"]["sample_shape"]),
-                                                        **config.encoder.options)
-    outputs = 1 if config.train.loss == "bce" else len(record["dataset"]["class_names"])
-    model = build_model(config.model.name, encoder=encoder, num_outputs=outputs, **config.model.options)
+    record, _, _, model = load_trained(liquid[0].directory, weights=False)
     plt.sca(axes)
     model.core.wiring.draw_graph(layout="shell", neuron_colors={"inter": "tab:blue", "command": "tab:orange",
                                                                 "motor": "tab:green"})

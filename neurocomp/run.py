@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import statistics
 import sys
@@ -182,3 +183,27 @@ def execute(config: RunConfig, *, progress: bool = True, sink=None) -> dict:
     )
     sink.record(record)  # last: a completed record marks a finished run
     return {**record, "run_dir": str(directory)}
+
+
+def load_trained(directory: str | Path, *, weights: bool = True) -> tuple[dict, RunConfig, Encoder, torch.nn.Module]:
+    """The record, config, encoder and model of a recorded run, with its best weights (``model.pt``).
+
+    UsageError when the folder has no run record or no weights.
+    """
+    from .config import resolve
+
+    directory = Path(directory)
+    try:
+        record = json.loads((directory / "run.json").read_text())
+    except (OSError, ValueError):
+        raise UsageError(f"{directory} is not a run folder (no readable run.json)") from None
+    if weights and not (directory / "model.pt").exists():
+        raise UsageError(f"{directory} has no weights (model.pt); only completed runs save them")
+    config = resolve(record["config"])
+    encoder = ENCODERS.get(config.encoder.name).builder(sample_shape=tuple(record["dataset"]["sample_shape"]),
+                                                        **config.encoder.options)
+    outputs = num_outputs(config.train.loss, len(record["dataset"]["class_names"]))
+    model = build_model(config.model.name, encoder=encoder, num_outputs=outputs, **config.model.options)
+    if weights:
+        model.load_state_dict(torch.load(directory / "model.pt", weights_only=True, map_location="cpu"))
+    return record, config, encoder, model.eval()

@@ -141,7 +141,11 @@ def load_reported(path: str | Path) -> list[dict]:
 
 
 def _lower_is_better(metric: str) -> bool:
-    return "loss" in metric or "time" in metric
+    return "loss" in metric or "time" in metric or metric.startswith("cost.")
+
+
+def _is_count(metric: str) -> bool:
+    return metric.startswith(("params", "cost."))
 
 
 def build_table(
@@ -197,7 +201,7 @@ def build_table(
 def _cell(metric: str, mean: float, std: float) -> str:
     if math.isnan(mean):
         return "n/a"
-    if metric.startswith("params"):
+    if _is_count(metric):
         return f"{mean:,.0f}"
     return f"{mean:.4f}" if math.isnan(std) else f"{mean:.4f} ± {std:.4f}"
 
