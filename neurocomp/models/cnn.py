@@ -9,32 +9,14 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import register_model
-from .layers import StepwiseClassifier, conv_block, fully_connected, output_shape, per_layer, require_image_steps
+from .layers import StepwiseClassifier, fully_connected, output_shape, relu_conv_blocks, require_image_steps
 
 
 class ConvFeatures(nn.Sequential):
     """Conv blocks (conv -> [BN] -> ReLU -> [max-pool]) then flatten: ``(N, C, H, W) -> (N, F)``."""
 
-    def __init__(self, step_shape, *, channels, kernels, strides, paddings, pools, batch_norm):
-        layers = len(channels)
-        options = zip(
-            channels,
-            per_layer(kernels, layers, "kernels"),
-            per_layer(strides, layers, "strides"),
-            per_layer(paddings, layers, "paddings"),
-            per_layer(pools, layers, "pools"),
-            per_layer(batch_norm, layers, "batch_norm"),
-        )
-        blocks, in_channels = [], step_shape[0]
-        for width, kernel, stride, padding, pool, norm in options:
-            blocks.append(
-                conv_block(
-                    in_channels, width, kernel=kernel, stride=stride, padding=padding,
-                    batch_norm=norm, activation=nn.ReLU(), pool=pool,
-                )
-            )
-            in_channels = width
-        super().__init__(*blocks, nn.Flatten())
+    def __init__(self, step_shape, **conv_options):
+        super().__init__(*relu_conv_blocks(step_shape[0], **conv_options), nn.Flatten())
         self.out_features = output_shape(self, step_shape)[0]
 
 

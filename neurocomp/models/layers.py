@@ -46,6 +46,35 @@ def conv_block(
     return nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
 
+def relu_conv_blocks(
+    in_channels: int,
+    *,
+    channels: Sequence[int],
+    kernels: Sequence[int],
+    strides: Sequence[int],
+    paddings: Sequence[int],
+    pools: Sequence[int],
+    batch_norm: Sequence[bool],
+) -> list[nn.Module]:
+    """One conv -> [BN] -> ReLU -> [max-pool] block per entry of ``channels``; the other options
+    give one value per layer or a single value for all."""
+    layers = len(channels)
+    options = zip(
+        channels,
+        per_layer(kernels, layers, "kernels"),
+        per_layer(strides, layers, "strides"),
+        per_layer(paddings, layers, "paddings"),
+        per_layer(pools, layers, "pools"),
+        per_layer(batch_norm, layers, "batch_norm"),
+    )
+    blocks = []
+    for width, kernel, stride, padding, pool, norm in options:
+        blocks.append(conv_block(in_channels, width, kernel=kernel, stride=stride, padding=padding,
+                                 batch_norm=norm, activation=nn.ReLU(), pool=pool))
+        in_channels = width
+    return blocks
+
+
 def output_shape(module: nn.Module, in_shape: Sequence[int]) -> tuple[int, ...]:
     """Shape of one sample after ``module`` (batch dimension dropped); UsageError if it shrinks to nothing."""
     training = module.training

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import UsageError
 from ..registry import ENCODERS
-from .layers import conv_block, output_shape, per_layer
+from .layers import output_shape, relu_conv_blocks
 
 
 @dataclass(frozen=True)
@@ -90,20 +90,10 @@ class StepFeatures(nn.Module):
             )
         blocks: list[nn.Module] = []
         if image_steps and backbone.channels:
-            layers = len(backbone.channels)
-            options = zip(
-                backbone.channels,
-                per_layer(backbone.kernels, layers, "kernels"),
-                per_layer(backbone.strides, layers, "strides"),
-                per_layer(backbone.paddings, layers, "paddings"),
-                per_layer(backbone.pools, layers, "pools"),
-                per_layer(backbone.batch_norm, layers, "batch_norm"),
+            blocks = relu_conv_blocks(
+                step_shape[0], channels=backbone.channels, kernels=backbone.kernels, strides=backbone.strides,
+                paddings=backbone.paddings, pools=backbone.pools, batch_norm=backbone.batch_norm,
             )
-            in_channels = step_shape[0]
-            for width, kernel, stride, padding, pool, norm in options:
-                blocks.append(conv_block(in_channels, width, kernel=kernel, stride=stride, padding=padding,
-                                         batch_norm=norm, activation=nn.ReLU(), pool=pool))
-                in_channels = width
             if backbone.pool_last > 1:
                 blocks.append(nn.MaxPool2d(backbone.pool_last))
         self.convs = nn.Sequential(*blocks)
