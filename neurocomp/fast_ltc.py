@@ -29,17 +29,18 @@ class _FusedUnfolds(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sensory_num, sensory_den, h0, cm_t, gleak, vleak, w, mu, sigma, erev, src, dst, unfolds, eps):
         native = native_module()
-        states = native.forward(sensory_num, sensory_den, h0, cm_t, gleak, vleak, src, dst, w, mu, sigma, erev, unfolds, eps)
-        ctx.save_for_backward(states, sensory_num, sensory_den, cm_t, gleak, vleak, w, mu, sigma, erev, src, dst)
+        states, gates = native.forward(sensory_num, sensory_den, h0, cm_t, gleak, vleak, src, dst, w, mu, sigma, erev,
+                                       unfolds, eps)
+        ctx.save_for_backward(states, gates, sensory_num, sensory_den, cm_t, gleak, vleak, w, mu, sigma, erev, src, dst)
         ctx.unfolds, ctx.eps = unfolds, eps
         steps = sensory_num.shape[0]
         return states[unfolds::unfolds].reshape(steps, *h0.shape)  # the state after each step
 
     @staticmethod
     def backward(ctx, grad_states):
-        states, sensory_num, sensory_den, cm_t, gleak, vleak, w, mu, sigma, erev, src, dst = ctx.saved_tensors
+        states, gates, sensory_num, sensory_den, cm_t, gleak, vleak, w, mu, sigma, erev, src, dst = ctx.saved_tensors
         grads = native_module().backward(
-            grad_states.contiguous(), states, sensory_num, sensory_den, cm_t, gleak, vleak, src, dst, w, mu, sigma,
+            grad_states.contiguous(), states, gates, sensory_num, sensory_den, cm_t, gleak, vleak, src, dst, w, mu, sigma,
             erev, ctx.unfolds, ctx.eps,
         )
         return (*grads, None, None, None, None)

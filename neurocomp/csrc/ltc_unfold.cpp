@@ -36,14 +36,16 @@ inline scalar_t sigmoid(scalar_t x) { return scalar_t(1) / (scalar_t(1) + std::e
 
 // sensory_num, sensory_den: (T, B, U); h0: (B, U); per-neuron: cm_t, gleak, vleak (U);
 // per-synapse: src, dst (S, int64), w (positive), mu, sigma, erev (S).
-// Returns the state entering every unfold, (T * K + 1, B, U): the last one is the final state.
-torch::Tensor ltc_forward(torch::Tensor sensory_num, torch::Tensor sensory_den, torch::Tensor h0,
+// Returns the state entering every unfold, (T * K + 1, B, U) (the last one is the final state), and
+// every synapse's sigmoid gate, (T * K, B, S), so the backward pass needs no exponential.
+std::vector<torch::Tensor> ltc_forward(torch::Tensor sensory_num, torch::Tensor sensory_den, torch::Tensor h0,
                           torch::Tensor cm_t, torch::Tensor gleak, torch::Tensor vleak, torch::Tensor src,
                           torch::Tensor dst, torch::Tensor w, torch::Tensor mu, torch::Tensor sigma,
                           torch::Tensor erev, int64_t unfolds, double eps) {
   FlushDenormals flush;
   const int64_t T = sensory_num.size(0), B = sensory_num.size(1), U = sensory_num.size(2), S = src.size(0);
   auto states = torch::empty({T * unfolds + 1, B, U}, sensory_num.options());
+  auto gates = torch::empty({T * unfolds, B, S}, sensory_num.options());
   states[0].copy_(h0);
   AT_DISPATCH_FLOATING_TYPES(sensory_num.scalar_type(), "ltc_forward", [&] {
     const scalar_t *snum = sensory_num.data_ptr<scalar_t>(), *sden = sensory_den.data_ptr<scalar_t>();
@@ -52,6 +54,7 @@ torch::Tensor ltc_forward(torch::Tensor sensory_num, torch::Tensor sensory_den, 
                    *ev = erev.data_ptr<scalar_t>();
     const int64_t *from = src.data_ptr<int64_t>(), *to = dst.data_ptr<int64_t>();
     scalar_t* out = states.data_ptr<scalar_t>();
+    scalar_t* gate = gates.data_ptr<scalar_t>();
     at::parallel_for(0, B, 8, [&](int64_t begin, int64_t end) {
       std::vector<scalar_t> num(U), den(U);
       for (int64_t b = begin; b < end; ++b) {
@@ -64,8 +67,10 @@ torch::Tensor ltc_forward(torch::Tensor sensory_num, torch::Tensor sensory_den, 
               num[j] = cm[j] * v[j] + gl[j] * vl[j] + snum[(t * B + b) * U + j];
               den[j] = cm[j] + gl[j] + sden[(t * B + b) * U + j];
             }
+            scalar_t* g = gate + (step * B + b) * S;
             for (int64_t s = 0; s < S; ++s) {
-              const scalar_t a = ws[s] * sigmoid(sig[s] * (v[from[s]] - mus[s]));
+              g[s] = sigmoid(sig[s] * (v[from[s]] - mus[s]));
+              const scalar_t a = ws[s] * g[s];
               num[to[s]] += a * ev[s];
               den[to[s]] += a;
             }
@@ -75,12 +80,13 @@ torch::Tensor ltc_forward(torch::Tensor sensory_num, torch::Tensor sensory_den, 
       }
     });
   });
-  return states;
+  return {states, gates};
 }
 
 // grad_outputs: (T, B, U), the gradient w.r.t. the state after each step.
 // Returns grads of sensory_num, sensory_den, h0, cm_t, gleak, vleak, w, mu, sigma, erev.
-std::vector<torch::Tensor> ltc_backward(torch::Tensor grad_outputs, torch::Tensor states, torch::Tensor sensory_num,
+std::vector<torch::Tensor> ltc_backward(torch::Tensor grad_outputs, torch::Tensor states, torch::Tensor gates,
+                                        torch::Tensor sensory_num,
                                         torch::Tensor sensory_den, torch::Tensor cm_t, torch::Tensor gleak,
                                         torch::Tensor vleak, torch::Tensor src, torch::Tensor dst, torch::Tensor w,
                                         torch::Tensor mu, torch::Tensor sigma, torch::Tensor erev, int64_t unfolds,
@@ -94,7 +100,8 @@ std::vector<torch::Tensor> ltc_backward(torch::Tensor grad_outputs, torch::Tenso
   auto g_neuron = torch::zeros({chunks, 3, U}, sensory_num.options());
   auto g_synapse = torch::zeros({chunks, 4, S}, sensory_num.options());
   AT_DISPATCH_FLOATING_TYPES(sensory_num.scalar_type(), "ltc_backward", [&] {
-    const scalar_t *gout = grad_outputs.data_ptr<scalar_t>(), *st = states.data_ptr<scalar_t>();
+    const scalar_t *gout = grad_outputs.data_ptr<scalar_t>(), *st = states.data_ptr<scalar_t>(),
+                   *gate = gates.data_ptr<scalar_t>();
     const scalar_t *snum = sensory_num.data_ptr<scalar_t>(), *sden = sensory_den.data_ptr<scalar_t>();
     const scalar_t *cm = cm_t.data_ptr<scalar_t>(), *gl = gleak.data_ptr<scalar_t>(), *vl = vleak.data_ptr<scalar_t>();
     const scalar_t *ws = w.data_ptr<scalar_t>(), *mus = mu.data_ptr<scalar_t>(), *sig = sigma.data_ptr<scalar_t>(),
@@ -121,9 +128,10 @@ std::vector<torch::Tensor> ltc_backward(torch::Tensor grad_outputs, torch::Tenso
               const int64_t step = t * unfolds + k;
               const scalar_t* v = st + (step * B + b) * U;
               const scalar_t* next = st + ((step + 1) * B + b) * U;
-              // Recompute the denominators of this unfold (the numerators follow from next * den).
+              const scalar_t* g = gate + (step * B + b) * S;
+              // The denominators of this unfold from the saved gates (the numerators are next * den).
               for (int64_t j = 0; j < U; ++j) den[j] = cm[j] + gl[j] + sden[(t * B + b) * U + j];
-              for (int64_t s = 0; s < S; ++s) den[to[s]] += ws[s] * sigmoid(sig[s] * (v[from[s]] - mus[s]));
+              for (int64_t s = 0; s < S; ++s) den[to[s]] += ws[s] * g[s];
               for (int64_t j = 0; j < U; ++j) {
                 const scalar_t d = den[j] + scalar_t(eps);
                 dnum[j] = gv[j] / d;
@@ -137,7 +145,7 @@ std::vector<torch::Tensor> ltc_backward(torch::Tensor grad_outputs, torch::Tenso
               }
               for (int64_t s = 0; s < S; ++s) {
                 const scalar_t diff = v[from[s]] - mus[s];
-                const scalar_t sg = sigmoid(sig[s] * diff);
+                const scalar_t sg = g[s];
                 const scalar_t a = ws[s] * sg;
                 const scalar_t da = dnum[to[s]] * ev[s] + dden[to[s]];
                 g_ev[s] += dnum[to[s]] * a;
