@@ -122,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--results", default="results", help="results folder (default: results)")
     report.add_argument("--output", default="results/REPRODUCTION.md")
     report.add_argument("--metric", nargs="+", default=list(DEFAULT_METRICS))
+    report.add_argument("--reference", help="model to compare AUC against, in the studies that have it")
     return parser
 
 
@@ -264,7 +265,7 @@ def _export(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    print(write_report(args.sweeps, args.results, args.output, tuple(args.metric)))
+    print(write_report(args.sweeps, args.results, args.output, tuple(args.metric), args.reference))
     return 0
 
 

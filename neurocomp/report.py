@@ -12,7 +12,8 @@ from .sweep import expand, load_sweep
 from .table import build_table, load_reported, render
 
 
-def write_report(sweep_paths: list[str], results: str | Path, output: str | Path, metrics: tuple[str, ...]) -> Path:
+def write_report(sweep_paths: list[str], results: str | Path, output: str | Path, metrics: tuple[str, ...],
+                 reference: str | None = None) -> Path:
     """Write the markdown report to ``output`` (atomically) and its figures next to it; returns the path."""
     output = Path(output)
     figures = output.parent / "figures"
@@ -32,7 +33,8 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
         reported = load_reported(sweep.reported) if sweep.reported else []
         sections += ["", f"## {sweep.title}", "", f"Sweep: `{path}` ({len(runs)} of {len(wanted)} runs recorded).", ""]
         if runs or reported:
-            headers, rows, best = build_table(runs, metrics, reported=reported)
+            has_reference = any(run.config["model"]["name"] == reference for run in runs)
+            headers, rows, best = build_table(runs, metrics, reported=reported, reference=reference if has_reference else None)
             sections += [render(headers, rows, best, "markdown"), ""]
         if runs:
             figure = plot(runs, "params-vs-metric", figures / f"{Path(path).stem}-params-vs-auc.png", metric="test.auc")
