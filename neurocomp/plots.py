@@ -4,7 +4,6 @@ ROC curves, SNN spike rates per layer, and the NCP wiring diagram."""
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from pathlib import Path
 
 import matplotlib

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from conftest import SHARED_MEDMNIST, make_npz
+from conftest import SHARED_MEDMNIST
 from neurocomp.cli import main
 
 FAST = ["--epochs", "2", "--batch-size", "32", "--quiet"]
