@@ -46,8 +46,8 @@ class _FusedUnfolds(torch.autograd.Function):
         return (*grads, None, None, None, None)
 
 
-def available(cell, x: torch.Tensor) -> bool:
-    """Whether the fused path can run this ncps LTCCell on ``x`` (CPU, float, compiled)."""
+def available(x: torch.Tensor) -> bool:
+    """Whether the fused path can run on ``x`` (CPU, float32/64, kernel compiled)."""
     return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and native_module() is not None
 
 

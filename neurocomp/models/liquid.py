@@ -82,7 +82,7 @@ class NcpCore(nn.Module):
     def backend(self, x: Optional[torch.Tensor] = None) -> str:
         """``fused`` (neurocomp's C++ LTC unfolds) or ``ncps`` (the library's own loop)."""
         probe = x if x is not None else next(self.cell.parameters())
-        if isinstance(self.cell, ncps_torch.LTC) and fast_ltc.available(self.cell.rnn_cell, probe):
+        if isinstance(self.cell, ncps_torch.LTC) and fast_ltc.available(probe):
             return "fused"
         return "ncps"
 
