@@ -112,29 +112,23 @@ def run_task(config_dict: dict, threads: int, keep_in_memory: bool = False) -> d
     one_line_warnings()  # worker processes start with Python's multi-line format
     config = resolve(config_dict)
     config.train.threads = threads
-    sink = records.MemorySink() if keep_in_memory else None
+    directory = run_dir(config)
+    sink = records.MemorySink() if keep_in_memory else records.DiskSink(directory)
     started = time.perf_counter()
-    outcome = {"run_id": run_dir(config).name, "error": None, "record": None, "files": None}
+    outcome = {"run_id": directory.name, "error": None, "record": None, "files": None}
     try:
         outcome["record"] = execute(config, progress=False, sink=sink)
         outcome["status"] = "completed"
-    except (RunFailed, UsageError) as error:
+    except RunFailed as error:  # execute has recorded the failure itself
         outcome.update(status="failed", error=str(error))
-    except Exception as error:  # an unexpected failure of one run must not stop the sweep
-        outcome.update(status="failed", error=f"{type(error).__name__}: {error}")
+    except Exception as error:  # refused before training, or unexpected: one run must not stop the sweep
+        message = str(error) if isinstance(error, UsageError) else f"{type(error).__name__}: {error}"
+        outcome.update(status="failed", error=message)
+        sink.record({"run_id": directory.name, "status": "failed", "error": message, "config": config.to_dict()})
     outcome["seconds"] = time.perf_counter() - started
-    if sink is not None:
+    if keep_in_memory:
         outcome["files"] = sink.files
     return outcome
-
-
-def _write_failure(config: RunConfig, outcome: dict, sink) -> None:
-    """A failed run whose own record says nothing yet (refused before training) gets one now."""
-    if outcome["files"] is None and record_status(config) == "failed":
-        return
-    record = (outcome["files"] or {}).get("record")
-    if record is None or record.get("status") != "failed":
-        sink.record({"run_id": outcome["run_id"], "status": "failed", "error": outcome["error"], "config": config.to_dict()})
 
 
 @dataclass
@@ -174,15 +168,13 @@ def run_sweep(
     bar = tqdm(total=len(configs), initial=summary.skipped, desc="sweep", unit="run", disable=not progress)
 
     def finish(config: RunConfig, outcome: dict) -> None:
-        sink = records.DiskSink(run_dir(config))
-        if outcome["files"] is not None:
-            records.MemorySink(outcome["files"]).replay(sink)
+        if outcome["files"] is not None:  # a Ray task: the driver writes its files
+            records.MemorySink(outcome["files"]).replay(records.DiskSink(run_dir(config)))
         if outcome["status"] == "completed":
             summary.completed += 1
             test = outcome["record"]["metrics"]["test"]
             line = f"done   {outcome['run_id']}  test acc {test['accuracy']:.4f}  auc {_fmt(test['auc'])}  ({outcome['seconds']:.0f} s)"
         else:
-            _write_failure(config, outcome, sink)
             summary.failed.append(outcome["run_id"])
             line = f"FAILED {outcome['run_id']}: {outcome['error']}"
         bar.update()
