@@ -1,23 +1,30 @@
-// Fused LTC recurrence (ncps LTCCell._ode_solver over a whole sequence), forward and backward.
+// Fused LTC (ncps LTCCell over a whole sequence), forward and backward, sensory synapses included.
 //
 // Only the synapses that the wiring keeps are visited (ncps multiplies dense matrices by a 0/1
-// mask, so the skipped terms are exact zeros). Per step t and unfold k, for every neuron j:
-//   a_s      = w_s * sigmoid(sigma_s * (v[src_s] - mu_s))           for each kept synapse s -> j
-//   num_j    = cm_t_j * v_j + gleak_j * vleak_j + sum_s a_s * erev_s + sensory_num[t, j]
-//   den_j    = cm_t_j + gleak_j + sum_s a_s + sensory_den[t, j]
+// mask, so the skipped terms are exact zeros). Per step t, for every neuron j:
+//   sensory  a_s = w_s * sigmoid(sigma_s * (x[t, src_s] - mu_s))  over kept sensory synapses s -> j
+//            snum_j = sum_s a_s * erev_s,  sden_j = sum_s a_s
+// then per unfold k:
+//   a_s      = w_s * sigmoid(sigma_s * (v[src_s] - mu_s))           over kept synapses s -> j
+//   num_j    = cm_t_j * v_j + gleak_j * vleak_j + sum_s a_s * erev_s + snum_j
+//   den_j    = cm_t_j + gleak_j + sum_s a_s + sden_j
 //   v_j     <- num_j / (den_j + eps)
-// The sensory sums, softplus of the positive parameters and the gathers of the synapse lists are
-// done by autograd in Python; this file only removes the per-operation overhead of the unfolds.
+// Samples are processed in blocks of BLOCK, the batch index innermost, so that the inner loops run
+// over BLOCK contiguous values and vectorise (`omp simd`, fastmath.h). Softplus of the positive
+// parameters, the masks and the input/output affine maps stay in Python (autograd).
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
-#include <cmath>
+#include <algorithm>
 #include <vector>
+#include "fastmath.h"
 #if defined(__x86_64__) || defined(_M_X64)
 #include <pmmintrin.h>
 #include <xmmintrin.h>
 #endif
 
 namespace {
+
+constexpr int64_t BLOCK = 16;
 
 // Values decay towards tiny magnitudes over many unfolds; denormal arithmetic is ~100x slower on
 // x86, so flush them to zero inside the kernel and restore the caller's mode afterwards.
@@ -29,145 +36,293 @@ struct FlushDenormals {
 #endif
 };
 
+// One synapse population (sensory or recurrent): endpoints and parameters gathered from the dense
+// (rows x U) matrices at the kept entries.
 template <typename scalar_t>
-inline scalar_t sigmoid(scalar_t x) { return scalar_t(1) / (scalar_t(1) + std::exp(-x)); }
+struct Synapses {
+  std::vector<int64_t> src, dst;
+  std::vector<scalar_t> w, mu, sigma, erev;
+  Synapses(const torch::Tensor& from, const torch::Tensor& to, const torch::Tensor& w_, const torch::Tensor& mu_,
+           const torch::Tensor& sigma_, const torch::Tensor& erev_) {
+    const int64_t n = from.size(0), U = w_.size(1);
+    const int64_t *f = from.data_ptr<int64_t>(), *t = to.data_ptr<int64_t>();
+    for (int64_t s = 0; s < n; ++s) {
+      const int64_t at = f[s] * U + t[s];
+      src.push_back(f[s]);
+      dst.push_back(t[s]);
+      w.push_back(w_.data_ptr<scalar_t>()[at]);
+      mu.push_back(mu_.data_ptr<scalar_t>()[at]);
+      sigma.push_back(sigma_.data_ptr<scalar_t>()[at]);
+      erev.push_back(erev_.data_ptr<scalar_t>()[at]);
+    }
+  }
+  int64_t size() const { return static_cast<int64_t>(src.size()); }
+};
+
+int64_t blocks_of(int64_t batch) { return (batch + BLOCK - 1) / BLOCK; }
 
 }  // namespace
 
-// sensory_num, sensory_den: (T, B, U); h0: (B, U); per-neuron: cm_t, gleak, vleak (U);
-// per-synapse: src, dst (S, int64), w (positive), mu, sigma, erev (S).
-// Returns the state entering every unfold, (T * K + 1, B, U) (the last one is the final state), and
-// every synapse's sigmoid gate, (T * K, B, S), so the backward pass needs no exponential.
-std::vector<torch::Tensor> ltc_forward(torch::Tensor sensory_num, torch::Tensor sensory_den, torch::Tensor h0,
-                          torch::Tensor cm_t, torch::Tensor gleak, torch::Tensor vleak, torch::Tensor src,
-                          torch::Tensor dst, torch::Tensor w, torch::Tensor mu, torch::Tensor sigma,
-                          torch::Tensor erev, int64_t unfolds, double eps) {
+// x: (T, B, I) mapped inputs; h0: (B, U); dense sensory (I, U) and recurrent (U, U) parameters (w
+// positive and masked); cm_t, gleak, vleak: (U); kept synapses as index lists (int64).
+// Returns the state after each step (T, B, U) and, for the backward pass, the state entering every
+// unfold (blocks, T * K + 1, U, BLOCK), every recurrent gate (blocks, T * K, S, BLOCK) and every
+// sensory gate (blocks, T, S_sensory, BLOCK): the backward pass computes no exponential.
+template <typename scalar_t>
+std::vector<torch::Tensor> forward_impl(torch::Tensor x, torch::Tensor h0, torch::Tensor s_w, torch::Tensor s_mu,
+                                       torch::Tensor s_sigma, torch::Tensor s_erev, torch::Tensor w, torch::Tensor mu,
+                                       torch::Tensor sigma, torch::Tensor erev, torch::Tensor cm_t, torch::Tensor gleak,
+                                       torch::Tensor vleak, torch::Tensor s_src, torch::Tensor s_dst, torch::Tensor r_src,
+                                       torch::Tensor r_dst, int64_t unfolds, double eps) {
   FlushDenormals flush;
-  const int64_t T = sensory_num.size(0), B = sensory_num.size(1), U = sensory_num.size(2), S = src.size(0);
-  auto states = torch::empty({T * unfolds + 1, B, U}, sensory_num.options());
-  auto gates = torch::empty({T * unfolds, B, S}, sensory_num.options());
-  states[0].copy_(h0);
-  AT_DISPATCH_FLOATING_TYPES(sensory_num.scalar_type(), "ltc_forward", [&] {
-    const scalar_t *snum = sensory_num.data_ptr<scalar_t>(), *sden = sensory_den.data_ptr<scalar_t>();
+  const int64_t T = x.size(0), B = x.size(1), I = x.size(2), U = h0.size(1), K = unfolds, NB = blocks_of(B);
+  auto outputs = torch::empty({T, B, U}, x.options());
+  auto states = torch::empty({NB, T * K + 1, U, BLOCK}, x.options());
+  auto gates = torch::empty({NB, T * K, r_src.size(0), BLOCK}, x.options());
+  auto sensory_gates = torch::empty({NB, T, s_src.size(0), BLOCK}, x.options());
+  {
+    const Synapses<scalar_t> sens(s_src, s_dst, s_w, s_mu, s_sigma, s_erev), rec(r_src, r_dst, w, mu, sigma, erev);
+    const int64_t SS = sens.size(), S = rec.size();
+    const scalar_t *xs = x.data_ptr<scalar_t>(), *h = h0.data_ptr<scalar_t>();
     const scalar_t *cm = cm_t.data_ptr<scalar_t>(), *gl = gleak.data_ptr<scalar_t>(), *vl = vleak.data_ptr<scalar_t>();
-    const scalar_t *ws = w.data_ptr<scalar_t>(), *mus = mu.data_ptr<scalar_t>(), *sig = sigma.data_ptr<scalar_t>(),
-                   *ev = erev.data_ptr<scalar_t>();
-    const int64_t *from = src.data_ptr<int64_t>(), *to = dst.data_ptr<int64_t>();
-    scalar_t* out = states.data_ptr<scalar_t>();
-    scalar_t* gate = gates.data_ptr<scalar_t>();
-    at::parallel_for(0, B, 8, [&](int64_t begin, int64_t end) {
-      std::vector<scalar_t> num(U), den(U);
-      for (int64_t b = begin; b < end; ++b) {
+    scalar_t* out = outputs.data_ptr<scalar_t>();
+    at::parallel_for(0, NB, 1, [&](int64_t block_begin, int64_t block_end) {
+      std::vector<scalar_t> input(I * BLOCK), snum(U * BLOCK), sden(U * BLOCK), num(U * BLOCK), den(U * BLOCK);
+      for (int64_t nb = block_begin; nb < block_end; ++nb) {
+        const int64_t b0 = nb * BLOCK, n = std::min(BLOCK, B - b0);
+        scalar_t* st = states.data_ptr<scalar_t>() + nb * (T * K + 1) * U * BLOCK;
+        scalar_t* gate = gates.data_ptr<scalar_t>() + nb * T * K * S * BLOCK;
+        scalar_t* sgate = sensory_gates.data_ptr<scalar_t>() + nb * T * SS * BLOCK;
+        std::fill(st, st + U * BLOCK, scalar_t(0));  // padded lanes stay finite zeros
+        std::fill(input.begin(), input.end(), scalar_t(0));
+        for (int64_t j = 0; j < U; ++j)
+          for (int64_t b = 0; b < n; ++b) st[j * BLOCK + b] = h[(b0 + b) * U + j];
         for (int64_t t = 0; t < T; ++t) {
-          for (int64_t k = 0; k < unfolds; ++k) {
-            const int64_t step = t * unfolds + k;
-            const scalar_t* v = out + (step * B + b) * U;
-            scalar_t* next = out + ((step + 1) * B + b) * U;
-            for (int64_t j = 0; j < U; ++j) {
-              num[j] = cm[j] * v[j] + gl[j] * vl[j] + snum[(t * B + b) * U + j];
-              den[j] = cm[j] + gl[j] + sden[(t * B + b) * U + j];
+          for (int64_t i = 0; i < I; ++i)
+            for (int64_t b = 0; b < n; ++b) input[i * BLOCK + b] = xs[(t * B + b0 + b) * I + i];
+          std::fill(snum.begin(), snum.end(), scalar_t(0));
+          std::fill(sden.begin(), sden.end(), scalar_t(0));
+          for (int64_t s = 0; s < SS; ++s) {
+            const scalar_t* in = &input[sens.src[s] * BLOCK];
+            scalar_t *g = sgate + (t * SS + s) * BLOCK, *sn = &snum[sens.dst[s] * BLOCK], *sd = &sden[sens.dst[s] * BLOCK];
+            const scalar_t ws = sens.w[s], ms = sens.mu[s], gs = sens.sigma[s], es = sens.erev[s];
+            #pragma omp simd
+            for (int64_t b = 0; b < BLOCK; ++b) {
+              g[b] = fastmath::sigmoid(gs * (in[b] - ms));
+              sn[b] += ws * g[b] * es;
+              sd[b] += ws * g[b];
             }
-            scalar_t* g = gate + (step * B + b) * S;
-            for (int64_t s = 0; s < S; ++s) {
-              g[s] = sigmoid(sig[s] * (v[from[s]] - mus[s]));
-              const scalar_t a = ws[s] * g[s];
-              num[to[s]] += a * ev[s];
-              den[to[s]] += a;
-            }
-            for (int64_t j = 0; j < U; ++j) next[j] = num[j] / (den[j] + scalar_t(eps));
           }
+          for (int64_t k = 0; k < K; ++k) {
+            const int64_t step = t * K + k;
+            const scalar_t* v = st + step * U * BLOCK;
+            scalar_t* next = st + (step + 1) * U * BLOCK;
+            for (int64_t j = 0; j < U; ++j)
+              #pragma omp simd
+              for (int64_t b = 0; b < BLOCK; ++b) {
+                num[j * BLOCK + b] = cm[j] * v[j * BLOCK + b] + gl[j] * vl[j] + snum[j * BLOCK + b];
+                den[j * BLOCK + b] = cm[j] + gl[j] + sden[j * BLOCK + b];
+              }
+            scalar_t* g_step = gate + step * S * BLOCK;
+            for (int64_t s = 0; s < S; ++s) {
+              const scalar_t* pre = v + rec.src[s] * BLOCK;
+              scalar_t *g = g_step + s * BLOCK, *nu = &num[rec.dst[s] * BLOCK], *de = &den[rec.dst[s] * BLOCK];
+              const scalar_t ws = rec.w[s], ms = rec.mu[s], gs = rec.sigma[s], es = rec.erev[s];
+              #pragma omp simd
+              for (int64_t b = 0; b < BLOCK; ++b) {
+                g[b] = fastmath::sigmoid(gs * (pre[b] - ms));
+                nu[b] += ws * g[b] * es;
+                de[b] += ws * g[b];
+              }
+            }
+            for (int64_t j = 0; j < U * BLOCK; ++j) next[j] = num[j] / (den[j] + scalar_t(eps));
+          }
+          const scalar_t* last = st + (t + 1) * K * U * BLOCK;
+          for (int64_t j = 0; j < U; ++j)
+            for (int64_t b = 0; b < n; ++b) out[(t * B + b0 + b) * U + j] = last[j * BLOCK + b];
         }
       }
     });
-  });
-  return {states, gates};
+  }
+  return {outputs, states, gates, sensory_gates};
 }
 
-// grad_outputs: (T, B, U), the gradient w.r.t. the state after each step.
-// Returns grads of sensory_num, sensory_den, h0, cm_t, gleak, vleak, w, mu, sigma, erev.
-std::vector<torch::Tensor> ltc_backward(torch::Tensor grad_outputs, torch::Tensor states, torch::Tensor gates,
-                                        torch::Tensor sensory_num,
-                                        torch::Tensor sensory_den, torch::Tensor cm_t, torch::Tensor gleak,
-                                        torch::Tensor vleak, torch::Tensor src, torch::Tensor dst, torch::Tensor w,
-                                        torch::Tensor mu, torch::Tensor sigma, torch::Tensor erev, int64_t unfolds,
-                                        double eps) {
+// grad_outputs: (T, B, U), the gradient w.r.t. the state after each step. Returns the gradients of
+// x, h0, the dense sensory (I, U) w, mu, sigma, erev, the dense recurrent (U, U) w, mu, sigma,
+// erev, and cm_t, gleak, vleak, in the order of ltc_forward's arguments.
+template <typename scalar_t>
+std::vector<torch::Tensor> backward_impl(torch::Tensor grad_outputs, torch::Tensor x, torch::Tensor states,
+                                        torch::Tensor gates, torch::Tensor sensory_gates, torch::Tensor s_w,
+                                        torch::Tensor s_mu, torch::Tensor s_sigma, torch::Tensor s_erev, torch::Tensor w,
+                                        torch::Tensor mu, torch::Tensor sigma, torch::Tensor erev, torch::Tensor cm_t,
+                                        torch::Tensor gleak, torch::Tensor vleak, torch::Tensor s_src, torch::Tensor s_dst,
+                                        torch::Tensor r_src, torch::Tensor r_dst, int64_t unfolds, double eps) {
   FlushDenormals flush;
-  const int64_t T = sensory_num.size(0), B = sensory_num.size(1), U = sensory_num.size(2), S = src.size(0);
-  auto g_snum = torch::zeros_like(sensory_num), g_sden = torch::zeros_like(sensory_num);
-  auto g_h0 = torch::zeros({B, U}, sensory_num.options());
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B));
-  // Parameter gradients are summed over the batch: one buffer per chunk, added at the end.
-  auto g_neuron = torch::zeros({chunks, 3, U}, sensory_num.options());
-  auto g_synapse = torch::zeros({chunks, 4, S}, sensory_num.options());
-  AT_DISPATCH_FLOATING_TYPES(sensory_num.scalar_type(), "ltc_backward", [&] {
-    const scalar_t *gout = grad_outputs.data_ptr<scalar_t>(), *st = states.data_ptr<scalar_t>(),
-                   *gate = gates.data_ptr<scalar_t>();
-    const scalar_t *snum = sensory_num.data_ptr<scalar_t>(), *sden = sensory_den.data_ptr<scalar_t>();
+  const int64_t T = x.size(0), B = x.size(1), I = x.size(2), U = cm_t.size(0), K = unfolds, NB = blocks_of(B);
+  const int64_t SS = s_src.size(0), S = r_src.size(0);
+  auto g_x = torch::zeros_like(x);
+  auto g_h0 = torch::zeros({B, U}, x.options());
+  // Parameter gradients are sums over the batch: one row per block, added in block order at the end
+  // so the result does not depend on the number of threads. Layout: 4 x SS, 4 x S, 3 x U.
+  const int64_t P = 4 * SS + 4 * S + 3 * U;
+  auto per_block = torch::zeros({NB, P}, x.options());
+  {
+    const Synapses<scalar_t> sens(s_src, s_dst, s_w, s_mu, s_sigma, s_erev), rec(r_src, r_dst, w, mu, sigma, erev);
+    const scalar_t *gout = grad_outputs.data_ptr<scalar_t>(), *xs = x.data_ptr<scalar_t>();
     const scalar_t *cm = cm_t.data_ptr<scalar_t>(), *gl = gleak.data_ptr<scalar_t>(), *vl = vleak.data_ptr<scalar_t>();
-    const scalar_t *ws = w.data_ptr<scalar_t>(), *mus = mu.data_ptr<scalar_t>(), *sig = sigma.data_ptr<scalar_t>(),
-                   *ev = erev.data_ptr<scalar_t>();
-    const int64_t *from = src.data_ptr<int64_t>(), *to = dst.data_ptr<int64_t>();
-    scalar_t *gsn = g_snum.data_ptr<scalar_t>(), *gsd = g_sden.data_ptr<scalar_t>(), *gh = g_h0.data_ptr<scalar_t>();
-    scalar_t *gn_all = g_neuron.data_ptr<scalar_t>(), *gs_all = g_synapse.data_ptr<scalar_t>();
-    const int64_t per_chunk = (B + chunks - 1) / chunks;
-    at::parallel_for(0, chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
-      std::vector<scalar_t> gv(U), gv_prev(U), num(U), den(U), dnum(U), dden(U);
-      for (int64_t c = chunk_begin; c < chunk_end; ++c) {
-        scalar_t* g_cm = gn_all + (c * 3 + 0) * U;
-        scalar_t* g_gl = gn_all + (c * 3 + 1) * U;
-        scalar_t* g_vl = gn_all + (c * 3 + 2) * U;
-        scalar_t* g_w = gs_all + (c * 4 + 0) * S;
-        scalar_t* g_mu = gs_all + (c * 4 + 1) * S;
-        scalar_t* g_sig = gs_all + (c * 4 + 2) * S;
-        scalar_t* g_ev = gs_all + (c * 4 + 3) * S;
-        for (int64_t b = c * per_chunk; b < std::min(B, (c + 1) * per_chunk); ++b) {
-          std::fill(gv.begin(), gv.end(), scalar_t(0));
-          for (int64_t t = T - 1; t >= 0; --t) {
-            for (int64_t j = 0; j < U; ++j) gv[j] += gout[(t * B + b) * U + j];
-            for (int64_t k = unfolds - 1; k >= 0; --k) {
-              const int64_t step = t * unfolds + k;
-              const scalar_t* v = st + (step * B + b) * U;
-              const scalar_t* next = st + ((step + 1) * B + b) * U;
-              const scalar_t* g = gate + (step * B + b) * S;
-              // The denominators of this unfold from the saved gates (the numerators are next * den).
-              for (int64_t j = 0; j < U; ++j) den[j] = cm[j] + gl[j] + sden[(t * B + b) * U + j];
-              for (int64_t s = 0; s < S; ++s) den[to[s]] += ws[s] * g[s];
-              for (int64_t j = 0; j < U; ++j) {
-                const scalar_t d = den[j] + scalar_t(eps);
-                dnum[j] = gv[j] / d;
-                dden[j] = -gv[j] * next[j] / d;
-                g_cm[j] += dnum[j] * v[j] + dden[j];
-                g_gl[j] += dnum[j] * vl[j] + dden[j];
-                g_vl[j] += dnum[j] * gl[j];
-                gsn[(t * B + b) * U + j] += dnum[j];
-                gsd[(t * B + b) * U + j] += dden[j];
-                gv_prev[j] = dnum[j] * cm[j];
+    scalar_t *gx = g_x.data_ptr<scalar_t>(), *gh = g_h0.data_ptr<scalar_t>();
+    at::parallel_for(0, NB, 1, [&](int64_t block_begin, int64_t block_end) {
+      std::vector<scalar_t> input(I * BLOCK), g_input(I * BLOCK), sden(U * BLOCK), den(U * BLOCK), gv(U * BLOCK),
+          gv_prev(U * BLOCK), dnum(U * BLOCK), dden(U * BLOCK), g_snum(U * BLOCK), g_sden(U * BLOCK),
+          acc(P * BLOCK);  // per-lane parameter sums, reduced over the lanes once per block
+      for (int64_t nb = block_begin; nb < block_end; ++nb) {
+        const int64_t b0 = nb * BLOCK, n = std::min(BLOCK, B - b0);
+        const scalar_t* st = states.data_ptr<scalar_t>() + nb * (T * K + 1) * U * BLOCK;
+        const scalar_t* gate = gates.data_ptr<scalar_t>() + nb * T * K * S * BLOCK;
+        const scalar_t* sgate = sensory_gates.data_ptr<scalar_t>() + nb * T * SS * BLOCK;
+        scalar_t *a_sw = &acc[0], *a_smu = a_sw + SS * BLOCK, *a_ssig = a_smu + SS * BLOCK, *a_sev = a_ssig + SS * BLOCK;
+        scalar_t *a_w = a_sev + SS * BLOCK, *a_mu = a_w + S * BLOCK, *a_sig = a_mu + S * BLOCK, *a_ev = a_sig + S * BLOCK;
+        scalar_t *a_cm = a_ev + S * BLOCK, *a_gl = a_cm + U * BLOCK, *a_vl = a_gl + U * BLOCK;
+        std::fill(acc.begin(), acc.end(), scalar_t(0));
+        std::fill(gv.begin(), gv.end(), scalar_t(0));
+        std::fill(input.begin(), input.end(), scalar_t(0));
+        for (int64_t t = T - 1; t >= 0; --t) {
+          for (int64_t j = 0; j < U; ++j)
+            for (int64_t b = 0; b < n; ++b) gv[j * BLOCK + b] += gout[(t * B + b0 + b) * U + j];
+          for (int64_t i = 0; i < I; ++i)
+            for (int64_t b = 0; b < n; ++b) input[i * BLOCK + b] = xs[(t * B + b0 + b) * I + i];
+          std::fill(sden.begin(), sden.end(), scalar_t(0));
+          for (int64_t s = 0; s < SS; ++s) {
+            const scalar_t* g = sgate + (t * SS + s) * BLOCK;
+            scalar_t* sd = &sden[sens.dst[s] * BLOCK];
+            #pragma omp simd
+            for (int64_t b = 0; b < BLOCK; ++b) sd[b] += sens.w[s] * g[b];
+          }
+          std::fill(g_snum.begin(), g_snum.end(), scalar_t(0));
+          std::fill(g_sden.begin(), g_sden.end(), scalar_t(0));
+          for (int64_t k = K - 1; k >= 0; --k) {
+            const int64_t step = t * K + k;
+            const scalar_t* v = st + step * U * BLOCK;
+            const scalar_t* next = st + (step + 1) * U * BLOCK;
+            const scalar_t* g_step = gate + step * S * BLOCK;
+            // The denominators of this unfold from the saved gates (the numerators are next * den).
+            for (int64_t j = 0; j < U; ++j)
+              #pragma omp simd
+              for (int64_t b = 0; b < BLOCK; ++b) den[j * BLOCK + b] = cm[j] + gl[j] + sden[j * BLOCK + b];
+            for (int64_t s = 0; s < S; ++s) {
+              const scalar_t* g = g_step + s * BLOCK;
+              scalar_t* de = &den[rec.dst[s] * BLOCK];
+              #pragma omp simd
+              for (int64_t b = 0; b < BLOCK; ++b) de[b] += rec.w[s] * g[b];
+            }
+            for (int64_t j = 0; j < U; ++j)
+              #pragma omp simd
+              for (int64_t b = 0; b < BLOCK; ++b) {
+                const int64_t at = j * BLOCK + b;
+                const scalar_t d = den[at] + scalar_t(eps);
+                dnum[at] = gv[at] / d;
+                dden[at] = -gv[at] * next[at] / d;
+                a_cm[at] += dnum[at] * v[at] + dden[at];
+                a_gl[at] += dnum[at] * vl[j] + dden[at];
+                a_vl[at] += dnum[at] * gl[j];
+                g_snum[at] += dnum[at];
+                g_sden[at] += dden[at];
+                gv_prev[at] = dnum[at] * cm[j];
               }
-              for (int64_t s = 0; s < S; ++s) {
-                const scalar_t diff = v[from[s]] - mus[s];
-                const scalar_t sg = g[s];
-                const scalar_t a = ws[s] * sg;
-                const scalar_t da = dnum[to[s]] * ev[s] + dden[to[s]];
-                g_ev[s] += dnum[to[s]] * a;
-                g_w[s] += da * sg;
-                const scalar_t dz = da * ws[s] * sg * (scalar_t(1) - sg);
-                g_sig[s] += dz * diff;
-                g_mu[s] -= dz * sig[s];
-                gv_prev[from[s]] += dz * sig[s];
+            for (int64_t s = 0; s < S; ++s) {
+              const scalar_t *g = g_step + s * BLOCK, *pre = v + rec.src[s] * BLOCK;
+              const scalar_t *dn = &dnum[rec.dst[s] * BLOCK], *dd = &dden[rec.dst[s] * BLOCK];
+              scalar_t* gpre = &gv_prev[rec.src[s] * BLOCK];
+              const scalar_t ws = rec.w[s], ms = rec.mu[s], gs = rec.sigma[s], es = rec.erev[s];
+              const int64_t o = s * BLOCK;
+              #pragma omp simd
+              for (int64_t b = 0; b < BLOCK; ++b) {
+                const scalar_t da = dn[b] * es + dd[b];
+                const scalar_t dz = da * ws * g[b] * (scalar_t(1) - g[b]);
+                a_ev[o + b] += dn[b] * ws * g[b];
+                a_w[o + b] += da * g[b];
+                a_sig[o + b] += dz * (pre[b] - ms);
+                a_mu[o + b] -= dz * gs;
+                gpre[b] += dz * gs;
               }
-              std::swap(gv, gv_prev);
+            }
+            std::swap(gv, gv_prev);
+          }
+          std::fill(g_input.begin(), g_input.end(), scalar_t(0));
+          for (int64_t s = 0; s < SS; ++s) {
+            const scalar_t *g = sgate + (t * SS + s) * BLOCK, *in = &input[sens.src[s] * BLOCK];
+            const scalar_t *dn = &g_snum[sens.dst[s] * BLOCK], *dd = &g_sden[sens.dst[s] * BLOCK];
+            scalar_t* gin = &g_input[sens.src[s] * BLOCK];
+            const scalar_t ws = sens.w[s], ms = sens.mu[s], gs = sens.sigma[s], es = sens.erev[s];
+            const int64_t o = s * BLOCK;
+            #pragma omp simd
+            for (int64_t b = 0; b < BLOCK; ++b) {
+              const scalar_t da = dn[b] * es + dd[b];
+              const scalar_t dz = da * ws * g[b] * (scalar_t(1) - g[b]);
+              a_sev[o + b] += dn[b] * ws * g[b];
+              a_sw[o + b] += da * g[b];
+              a_ssig[o + b] += dz * (in[b] - ms);
+              a_smu[o + b] -= dz * gs;
+              gin[b] += dz * gs;
             }
           }
-          for (int64_t j = 0; j < U; ++j) gh[b * U + j] = gv[j];
+          for (int64_t i = 0; i < I; ++i)
+            for (int64_t b = 0; b < n; ++b) gx[(t * B + b0 + b) * I + i] = g_input[i * BLOCK + b];
         }
+        for (int64_t j = 0; j < U; ++j)
+          for (int64_t b = 0; b < n; ++b) gh[(b0 + b) * U + j] = gv[j * BLOCK + b];
+        scalar_t* row = per_block.data_ptr<scalar_t>() + nb * P;
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t b = 0; b < n; ++b) row[p] += acc[p * BLOCK + b];
       }
     });
+  }
+  // Sum the blocks, then scatter the per-synapse sums into dense gradients of the (I, U) / (U, U)
+  // parameter matrices (entries of dropped synapses get zero, as through ncps' mask).
+  auto sums = per_block.sum(0);
+  auto dense = [&](const torch::Tensor& like, const torch::Tensor& src, const torch::Tensor& dst, int64_t offset,
+                   int64_t count) {
+    auto grad = torch::zeros_like(like);
+    grad.index_put_({src, dst}, sums.narrow(0, offset, count));
+    return grad;
+  };
+  const int64_t r0 = 4 * SS, n0 = r0 + 4 * S;
+  return {g_x, g_h0,
+          dense(s_w, s_src, s_dst, 0, SS), dense(s_mu, s_src, s_dst, SS, SS), dense(s_sigma, s_src, s_dst, 2 * SS, SS),
+          dense(s_erev, s_src, s_dst, 3 * SS, SS),
+          dense(w, r_src, r_dst, r0, S), dense(mu, r_src, r_dst, r0 + S, S), dense(sigma, r_src, r_dst, r0 + 2 * S, S),
+          dense(erev, r_src, r_dst, r0 + 3 * S, S),
+          sums.narrow(0, n0, U).clone(), sums.narrow(0, n0 + U, U).clone(), sums.narrow(0, n0 + 2 * U, U).clone()};
+}
+
+std::vector<torch::Tensor> ltc_forward(torch::Tensor x, torch::Tensor h0, torch::Tensor s_w, torch::Tensor s_mu,
+                                       torch::Tensor s_sigma, torch::Tensor s_erev, torch::Tensor w, torch::Tensor mu,
+                                       torch::Tensor sigma, torch::Tensor erev, torch::Tensor cm_t, torch::Tensor gleak,
+                                       torch::Tensor vleak, torch::Tensor s_src, torch::Tensor s_dst, torch::Tensor r_src,
+                                       torch::Tensor r_dst, int64_t unfolds, double eps) {
+  std::vector<torch::Tensor> result;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ltc_forward", [&] {
+    result = forward_impl<scalar_t>(x, h0, s_w, s_mu, s_sigma, s_erev, w, mu, sigma, erev, cm_t, gleak, vleak, s_src,
+                                    s_dst, r_src, r_dst, unfolds, eps);
   });
-  auto g_n = g_neuron.sum(0), g_s = g_synapse.sum(0);
-  return {g_snum, g_sden, g_h0, g_n[0], g_n[1], g_n[2], g_s[0], g_s[1], g_s[2], g_s[3]};
+  return result;
+}
+
+std::vector<torch::Tensor> ltc_backward(torch::Tensor grad_outputs, torch::Tensor x, torch::Tensor states,
+                                        torch::Tensor gates, torch::Tensor sensory_gates, torch::Tensor s_w,
+                                        torch::Tensor s_mu, torch::Tensor s_sigma, torch::Tensor s_erev, torch::Tensor w,
+                                        torch::Tensor mu, torch::Tensor sigma, torch::Tensor erev, torch::Tensor cm_t,
+                                        torch::Tensor gleak, torch::Tensor vleak, torch::Tensor s_src, torch::Tensor s_dst,
+                                        torch::Tensor r_src, torch::Tensor r_dst, int64_t unfolds, double eps) {
+  std::vector<torch::Tensor> result;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ltc_backward", [&] {
+    result = backward_impl<scalar_t>(grad_outputs, x, states, gates, sensory_gates, s_w, s_mu, s_sigma, s_erev, w, mu,
+                                     sigma, erev, cm_t, gleak, vleak, s_src, s_dst, r_src, r_dst, unfolds, eps);
+  });
+  return result;
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &ltc_forward, "fused LTC unfolds over a sequence");
-  m.def("backward", &ltc_backward, "gradient of the fused LTC unfolds");
+  m.def("forward", &ltc_forward, "fused LTC over a sequence");
+  m.def("backward", &ltc_backward, "gradient of the fused LTC");
 }
