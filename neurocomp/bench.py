@@ -28,8 +28,10 @@ from torch import nn
 
 from . import native
 from .encoders import rate, rows
+from .config import TrainConfig
 from .errors import UsageError
 from .models import build_model
+from .trainer import build_optimizer
 
 BATCH = 128
 
@@ -45,8 +47,10 @@ class Workload:
     unit: str = "train samples/s"
 
 
-def _train_step(model: nn.Module, forward_loss: Callable[[], torch.Tensor]) -> Callable[[], None]:
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+def _train_step(model: nn.Module, forward_loss: Callable[[], torch.Tensor], ours: bool) -> Callable[[], None]:
+    # Ours steps with the trainer's own optimizer; the reference with torch's default Adam, as its
+    # library's examples do.
+    optimizer = build_optimizer(TrainConfig(), model) if ours else torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step() -> None:
         loss = forward_loss()
@@ -82,8 +86,8 @@ def _snn(device: torch.device) -> Workload:
         return ours.forward_with_spikes(encoder(batch, generator))[1]
 
     return Workload(
-        _train_step(ours, lambda: loss(ours_forward(images), labels)),
-        _train_step(reference, lambda: loss(reference_forward(images), labels)),
+        _train_step(ours, lambda: loss(ours_forward(images), labels), ours=True),
+        _train_step(reference, lambda: loss(reference_forward(images), labels), ours=False),
         lambda n: ours(encoder(images[:n], generator)),
         lambda n: reference_forward(images[:n]),
     )
@@ -103,8 +107,8 @@ def _liquid(kind: str, device: torch.device) -> Workload:
         return reference(sequences[:n])[0][:, -1]
 
     return Workload(
-        _train_step(ours, lambda: F.cross_entropy(ours(encoder(images)), labels)),
-        _train_step(reference, lambda: F.cross_entropy(reference_logits(BATCH), labels)),
+        _train_step(ours, lambda: F.cross_entropy(ours(encoder(images)), labels), ours=True),
+        _train_step(reference, lambda: F.cross_entropy(reference_logits(BATCH), labels), ours=False),
         lambda n: ours(encoder(images[:n])),
         reference_logits,
     )

@@ -18,6 +18,8 @@ from ncps.torch import CfC, LTC
 from ncps.torch.cfc_cell import CfCCell
 from torch import nn
 
+from . import native
+
 # 45 nm CMOS, 32-bit float (Horowitz, ISSCC 2014): what neuromorphic papers use for estimates.
 PICOJOULES = {"mac": 4.6, "ac": 0.9}
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
@@ -84,13 +86,15 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
         elif isinstance(module, CfCCell) and getattr(module, "sparsity_mask", None) is not None:
             hooks.append(module.register_forward_hook(cfc_layer))
     try:
-        with torch.no_grad():
+        # The library path (snnTorch, ncps) calls every layer as a module, so the hooks see them all;
+        # the fused kernels compute the same values without those calls.
+        with torch.no_grad(), native.library_path():
             model(inputs)
     finally:
         for hook in hooks:
             hook.remove()
     for module in model.modules():
-        if isinstance(module, LTC):  # the fused path never calls the cell, so count from the masks
+        if isinstance(module, LTC):  # ncps' LTC computes with dense masked matrices: count from the masks
             cell = module.rnn_cell
             steps = _steps_seen(model, inputs)
             sensory = cell._params["sensory_sparsity_mask"]

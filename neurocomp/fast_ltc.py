@@ -19,15 +19,13 @@ import torch
 from . import native
 
 
-def native_module():
-    """The compiled LTC kernel, or None (then ncps runs)."""
-    return native.load("ltc_unfold")
+KERNEL = "ltc_unfold"
 
 
 class _FusedLtc(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, s_w, s_mu, s_sigma, s_erev, w, mu, sigma, erev, cm_t, gleak, vleak, synapses, unfolds, eps):
-        outputs, *saved = native_module().forward(x, h0, s_w, s_mu, s_sigma, s_erev, w, mu, sigma, erev, cm_t, gleak,
+        outputs, *saved = native.load(KERNEL).forward(x, h0, s_w, s_mu, s_sigma, s_erev, w, mu, sigma, erev, cm_t, gleak,
                                                   vleak, *synapses, unfolds, eps)
         ctx.save_for_backward(x, *saved, s_w, s_mu, s_sigma, s_erev, w, mu, sigma, erev, cm_t, gleak, vleak, *synapses)
         ctx.unfolds, ctx.eps = unfolds, eps
@@ -35,13 +33,8 @@ class _FusedLtc(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_outputs):
-        grads = native_module().backward(grad_outputs.contiguous(), *ctx.saved_tensors, ctx.unfolds, ctx.eps)
+        grads = native.load(KERNEL).backward(grad_outputs.contiguous(), *ctx.saved_tensors, ctx.unfolds, ctx.eps)
         return (*grads, None, None, None)
-
-
-def available(x: torch.Tensor) -> bool:
-    """Whether the fused path can run on ``x`` (CPU, float32/64, kernel compiled)."""
-    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and native_module() is not None
 
 
 def ltc_sequence(cell, x: torch.Tensor, h0: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 SOURCES = Path(__file__).parent / "csrc"
 BUILD_SECONDS: dict[str, float] = {}  # kernel -> seconds its first load took in this process
-# -fno-trapping-math lets loops over fastmath.h vectorise (it assumes no FP trap handlers) and
-# -fopenmp-simd honours the kernels' `omp simd` loops over a block of samples; neither changes a value.
-CFLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp-simd"]
+# -fopenmp: at::parallel_for is an OpenMP pragma in torch's headers, so without it a kernel runs on
+# one thread; it also honours the kernels' `omp simd` loops. -fno-trapping-math lets loops over
+# fastmath.h vectorise (it assumes no FP trap handlers). Neither changes a value.
+CFLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp"]
 
 
 def _headers_digest() -> str:
@@ -40,13 +41,21 @@ def load(kernel: str):
     started = time.perf_counter()
     try:
         module = cpp_extension.load(name=f"neurocomp_{kernel}", sources=[str(SOURCES / f"{kernel}.cpp")],
-                                    extra_cflags=[*CFLAGS, f"-DNEUROCOMP_HEADERS={_headers_digest()}"], verbose=False)
+                                    extra_cflags=[*CFLAGS, f"-DNEUROCOMP_HEADERS={_headers_digest()}"],
+                                    extra_ldflags=["-fopenmp"], verbose=False)
     except Exception as error:  # no compiler, no headers, an unsupported CPU: fall back, say so
         warnings.warn(f"native kernel {kernel} unavailable, using the library path "
                       f"({type(error).__name__}: {str(error)[:200]})", stacklevel=2)
         return None
     BUILD_SECONDS[kernel] = time.perf_counter() - started
     return module
+
+
+def runs_on(kernel: str, x) -> bool:
+    """Whether ``kernel`` can compute on the tensor ``x``: CPU, float32/64, and the kernel compiled."""
+    import torch
+
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and load(kernel) is not None
 
 
 @contextlib.contextmanager

@@ -138,12 +138,16 @@ class FitResult:
     stopped_early: bool = False
 
 
-def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The optimizer of ``config`` over the trainable parameters of ``model``."""
     params = [p for p in model.parameters() if p.requires_grad]
+    # foreach: one multi-tensor update instead of ~10 ops per parameter tensor; torch only defaults
+    # to it on CUDA, yet on CPU it halves the optimizer's share of a small model's step.
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                               foreach=True)
     optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return optimizer(params, lr=config.lr, weight_decay=config.weight_decay)
+    return optimizer(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
 
 
 def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
@@ -182,7 +186,7 @@ def fit(
     if monitor not in ("loss", *METRIC_NAMES):
         raise UsageError(f"train.monitor: unknown quantity {config.monitor!r}; use val.loss or val.<{'|'.join(METRIC_NAMES)}>")
     minimize = monitor == "loss"
-    optimizer = _optimizer(config, model)
+    optimizer = build_optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
     device = train.images.device
     shuffle = torch.Generator().manual_seed(config.seed)

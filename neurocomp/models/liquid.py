@@ -15,7 +15,7 @@ from ncps import torch as ncps_torch
 from ncps import wirings
 from torch import nn
 
-from .. import fast_ltc
+from .. import fast_cfc, fast_ltc, native
 from ..errors import UsageError
 from ..registry import register_model
 from .sequence import Backbone, sequence_model, with_options
@@ -72,19 +72,24 @@ class NcpCore(nn.Module):
         self.cell = cell
         self.wiring = wiring
         self.options = options
+        # The fused C++ path for this cell, if one covers it: (kernel, sequence function).
+        if isinstance(cell, ncps_torch.LTC):
+            self.fused = (fast_ltc.KERNEL, fast_ltc.ltc_sequence)
+        elif fast_cfc.covers(cell):
+            self.fused = (fast_cfc.KERNEL, fast_cfc.cfc_sequence)
+        else:
+            self.fused = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.backend(x) == "fused":
-            return fast_ltc.ltc_sequence(self.cell.rnn_cell, x)
+            return self.fused[1](self.cell.rnn_cell, x)
         outputs, _ = self.cell(x.transpose(0, 1))
         return outputs.transpose(0, 1)
 
     def backend(self, x: Optional[torch.Tensor] = None) -> str:
-        """``fused`` (neurocomp's C++ LTC unfolds) or ``ncps`` (the library's own loop)."""
+        """``fused`` (neurocomp's C++ kernel for the whole sequence) or ``ncps`` (the library's own loop)."""
         probe = x if x is not None else next(self.cell.parameters())
-        if isinstance(self.cell, ncps_torch.LTC) and fast_ltc.available(probe):
-            return "fused"
-        return "ncps"
+        return "fused" if self.fused is not None and native.runs_on(self.fused[0], probe) else "ncps"
 
     def describe(self) -> dict:
         """The wiring and its synapse counts.

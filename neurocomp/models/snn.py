@@ -16,7 +16,7 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
-from .. import native
+from .. import fast_snn, native
 from ..registry import register_model
 from .layers import conv_block, output_shape, per_layer, require_image_steps
 
@@ -61,6 +61,13 @@ class LeakyLayer(nn.Module):
         self.slope, self.reset = slope, reset
         self.learnable = learn_beta or learn_threshold
 
+    def fused_options(self) -> Optional[tuple[float, float, float, int]]:
+        """(beta, threshold, slope, reset mode) for a fused kernel, or None where snnTorch must run."""
+        if self.learnable:
+            return None
+        beta = float(self.neuron.beta.clamp(0, 1))  # snnTorch clamps beta in every step
+        return beta, float(self.neuron.threshold), self.slope, _RESET_MODES[self.reset]
+
     def backend(self, current: Optional[torch.Tensor] = None) -> str:
         """``native`` or ``snntorch``: which path computes this layer."""
         probe = current if current is not None else self.neuron.beta
@@ -70,13 +77,11 @@ class LeakyLayer(nn.Module):
 
     def forward(self, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.backend(current) == "native":
-            beta = float(self.neuron.beta.clamp(0, 1))  # snnTorch clamps beta in every step
             # Elementwise over time: walk the memory in its own order (channels-last conv output
             # included) instead of copying it into the logical order and back.
             order = sorted(range(current.dim()), key=lambda d: -current.stride(d))
             dense = current.permute(order).contiguous()
-            spikes, membranes = _FusedLeaky.apply(dense.view(len(current), -1), beta, float(self.neuron.threshold),
-                                                  self.slope, _RESET_MODES[self.reset])
+            spikes, membranes = _FusedLeaky.apply(dense.view(len(current), -1), *self.fused_options())
             inverse = sorted(range(len(order)), key=order.__getitem__)
             return spikes.view(dense.shape).permute(inverse), membranes.view(dense.shape).permute(inverse)
         membrane = torch.zeros_like(current[0])  # a fresh state every call: no leak across batches
@@ -112,9 +117,13 @@ class SpikingNetwork(nn.Module):
         """
         steps, batch = x.shape[:2]
         activity = x
-        for layer, neuron in zip(self.layers, self.neurons):
-            current = layer(activity.reshape(steps * batch, *activity.shape[2:]))
-            activity, membrane = neuron(current.view(steps, batch, *current.shape[1:]))
+        for index, (layer, neuron) in enumerate(zip(self.layers, self.neurons)):
+            fused = fast_snn.conv_pool_leaky(layer, neuron, activity) if index == 0 and len(self.layers) > 1 else None
+            if fused is not None:
+                activity, membrane = fused
+            else:
+                current = layer(activity.reshape(steps * batch, *activity.shape[2:]))
+                activity, membrane = neuron(current.view(steps, batch, *current.shape[1:]))
             if rates is not None:
                 rates.append(activity.mean().item())
         if self.readout == "membrane":
@@ -127,8 +136,12 @@ class SpikingNetwork(nn.Module):
         return self.forward_with_spikes(x)[0]
 
     def describe(self) -> dict:
-        """Which path computes each spiking layer (native kernel or the library), for the run record."""
-        return {"backend": sorted({n.backend() if hasattr(n, "backend") else type(n).__name__ for n in self.neurons})}
+        """Which path computes each spiking layer (native kernel or the library) and whether the first
+        conv block runs fused (on CPU), for the run record."""
+        return {
+            "backend": sorted({n.backend() if hasattr(n, "backend") else type(n).__name__ for n in self.neurons}),
+            "fused_first_block": len(self.layers) > 1 and fast_snn.covers(self.layers[0], self.neurons[0]),
+        }
 
     def describe_activity(self, x: torch.Tensor) -> dict:
         """Spike rate per layer on the inputs ``x`` ``(T, B, *step_shape)``, for the run record."""

@@ -1,0 +1,71 @@
+"""The fused first block (conv -> max-pool -> LIF on the input events) computes what the separate
+conv, pool and LIF layers compute: spikes exactly, gradients to rounding; elsewhere it steps aside."""
+
+import pytest
+import torch
+
+from neurocomp import fast_snn, native
+from neurocomp.encoders import rate
+from neurocomp.models import build_model
+
+pytestmark = pytest.mark.skipif(native.load(fast_snn.KERNEL) is None, reason="no C++ toolchain for the fused kernel")
+
+
+def spikes_logits_grads(model, x, weights, fused, monkeypatch):
+    """Output spikes, logits and parameter gradients, with or without the fused first block."""
+    with monkeypatch.context() as patch:
+        if not fused:
+            patch.setattr(fast_snn, "conv_pool_leaky", lambda *args: None)
+        logits, spikes = model.forward_with_spikes(x)
+        grads = torch.autograd.grad((logits * weights).sum(), list(model.parameters()))
+    return spikes, logits, grads
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("shape, options", [
+    ((1, 28, 28), {}),                                                  # the PneumoniaMNIST study's block
+    ((3, 14, 14), {"channels": (10, 16), "kernels": (3,), "pools": (1, 2)}),  # RGB, no pool in the first block
+])
+def test_fp64_equals_the_separate_layers(reset, shape, options, monkeypatch):
+    torch.manual_seed(0)
+    encoder = rate(sample_shape=shape, steps=5)
+    model = build_model("snn", encoder=encoder, num_outputs=2, reset=reset, **options).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3)  # enough spikes in every layer
+    # Sparse inputs leave whole pooling windows at the bias: ties go to the first maximum, as in torch.
+    x = encoder(torch.rand(37, *shape, dtype=torch.float64) * 0.6, torch.Generator().manual_seed(1))
+    weights = torch.randn(37, 2, dtype=torch.float64)
+    spikes, logits, grads = spikes_logits_grads(model, x, weights, True, monkeypatch)
+    ref_spikes, ref_logits, ref_grads = spikes_logits_grads(model, x, weights, False, monkeypatch)
+    assert spikes.sum() > 0
+    assert torch.equal(spikes, ref_spikes)
+    assert torch.allclose(logits, ref_logits, rtol=1e-12, atol=1e-12)
+    for ours, theirs in zip(grads, ref_grads):
+        assert torch.allclose(ours, theirs, rtol=1e-9, atol=1e-11)
+
+
+def test_fp32_spikes_equal_snntorch_and_gradients_match_fp64(monkeypatch):
+    torch.manual_seed(0)
+    encoder = rate(sample_shape=(1, 28, 28), steps=8)
+    model = build_model("snn", encoder=encoder, num_outputs=2)
+    x = encoder(torch.rand(20, 1, 28, 28), torch.Generator().manual_seed(2))
+    weights = torch.randn(20, 2)
+    spikes, _, grads = spikes_logits_grads(model, x, weights, True, monkeypatch)
+    with native.library_path():  # snnTorch steps every neuron, torch runs conv and pool
+        reference_spikes = model.forward_with_spikes(x)[1]
+    assert torch.equal(spikes, reference_spikes)
+    model64 = model.double()
+    _, _, exact = spikes_logits_grads(model64, x.double(), weights.double(), False, monkeypatch)
+    for ours, truth in zip(grads, exact):
+        assert (ours.double() - truth).abs().max() <= 1e-4 * truth.abs().max() + 1e-7
+
+
+def test_recorded_and_skipped_where_it_does_not_apply():
+    encoder = rate(sample_shape=(1, 28, 28), steps=3)
+    assert build_model("snn", encoder=encoder, num_outputs=2).describe()["fused_first_block"] is True
+    assert build_model("snn", encoder=encoder, num_outputs=2, learn_beta=True).describe()["fused_first_block"] is False
+    model = build_model("snn", encoder=encoder, num_outputs=2)
+    x = encoder(torch.rand(2, 1, 28, 28), None).requires_grad_()  # an input that needs its gradient
+    assert fast_snn.conv_pool_leaky(model.layers[0], model.neurons[0], x) is None
+    assert model(x).shape == (2, 2)
