@@ -129,8 +129,8 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& x, const torch::Ten
         for (int64_t n = 0; n < s.pooled(); ++n) {
           mem_row[n] = m[n];
           spk_row[n] = m[n] - thr > 0 ? scalar_t(1) : scalar_t(0);
-          arg_row[n] = static_cast<uint8_t>(index[n]);
         }
+        for (int64_t n = 0; n < s.pooled(); ++n) arg_row[n] = static_cast<uint8_t>(index[n]);
       }
     }
   });
