@@ -65,12 +65,27 @@ inline void for_each_event(const scalar_t* image, const Shape& s, F&& visit) {
       }
 }
 
+// m, at: the running maximum of n channels and its window index; o: the next window element, d.
+// Strict comparison: ties keep the first maximum, as torch's max-pool does.
+template <typename scalar_t>
+inline void keep_larger(const scalar_t* __restrict o, scalar_t* __restrict m, scalar_t* __restrict at, scalar_t d,
+                        int64_t n) {
+#pragma omp simd
+  for (int64_t c = 0; c < n; ++c) {
+    const bool larger = o[c] > m[c];
+    m[c] = larger ? o[c] : m[c];
+    at[c] = larger ? d : at[c];
+  }
+}
+
 template <typename scalar_t>
 std::vector<torch::Tensor> forward_impl(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                         int64_t pool, double beta, double threshold, int64_t mode) {
   const Shape s(x, weight, pool);
   const auto taps = taps_last<scalar_t>(weight, s);
-  const scalar_t* bias_values = bias.data_ptr<scalar_t>();
+  std::vector<scalar_t> bias_row(s.OW * s.Cout);  // one conv output row holding only the bias
+  for (int64_t o = 0; o < s.OW; ++o)
+    for (int64_t c = 0; c < s.Cout; ++c) bias_row[o * s.Cout + c] = bias.data_ptr<scalar_t>()[c];
   auto options = x.options();
   auto spikes = torch::empty({s.T, s.B, s.PH, s.PW, s.Cout}, options);
   auto membranes = torch::empty({s.T, s.B, s.PH, s.PW, s.Cout}, options);
@@ -85,8 +100,7 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& x, const torch::Ten
     for (int64_t b = chunk_begin * CHUNK; b < std::min(s.B, chunk_end * CHUNK); ++b) {
       std::fill(mem.begin(), mem.end(), scalar_t(0));
       for (int64_t t = 0; t < s.T; ++t) {
-        for (int64_t o = 0; o < s.OH * s.OW; ++o)
-          std::copy(bias_values, bias_values + s.Cout, out.begin() + o * s.Cout);
+        for (int64_t oy = 0; oy < s.OH; ++oy) std::copy(bias_row.begin(), bias_row.end(), out.begin() + oy * s.OW * s.Cout);
         for_each_event(xs + s.image(t, b), s, [&](scalar_t v, int64_t at, int64_t tap, int64_t run) {
           scalar_t* o = &out[at];
           const scalar_t* w = &taps[tap];
@@ -98,17 +112,14 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& x, const torch::Ten
             scalar_t* m = &current[(py * s.PW + px) * s.Cout];
             scalar_t* idx = &best[(py * s.PW + px) * s.Cout];  // window index of the maximum
             const scalar_t* first = &out[(py * pool * s.OW + px * pool) * s.Cout];
-            std::copy(first, first + s.Cout, m);
-            std::fill(idx, idx + s.Cout, scalar_t(0));
-            for (int64_t d = 1; d < pool * pool; ++d) {
-              const scalar_t* o = &out[((py * pool + d / pool) * s.OW + px * pool + d % pool) * s.Cout];
 #pragma omp simd
-              for (int64_t c = 0; c < s.Cout; ++c) {
-                const bool larger = o[c] > m[c];  // strict: ties keep the first maximum, as torch
-                m[c] = larger ? o[c] : m[c];
-                idx[c] = larger ? scalar_t(d) : idx[c];
-              }
+            for (int64_t c = 0; c < s.Cout; ++c) {
+              m[c] = first[c];
+              idx[c] = 0;
             }
+            for (int64_t d = 1; d < pool * pool; ++d)
+              keep_larger(&out[((py * pool + d / pool) * s.OW + px * pool + d % pool) * s.Cout], m, idx, scalar_t(d),
+                          s.Cout);
           }
         // mem <- a * mem + current - r * reset * thr, with (a, r) = (beta, 1) subtract, (beta * (1 - reset),
         // 0) zero, (beta, 0) none: one branch-free loop over every neuron.
