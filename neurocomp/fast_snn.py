@@ -1,16 +1,18 @@
-"""A fused CPU path for the first block of a spiking conv network: conv -> max-pool -> LIF.
+"""Fused CPU paths for the conv blocks of a spiking network: [conv ->] max-pool -> LIF.
 
-The first block sees the encoder's spikes, so its convolution can run on the events: each input
-spike adds its weights to the outputs it reaches, each step's conv output stays in the cache and is
-pooled and fed to the LIF neurons at once, and the backward pass sends the LIF gradient to the
-argmax of each pooling window (``csrc/conv_pool_lif.cpp``). This is the same computation as
-``Conv2d -> MaxPool2d -> Leaky``, without the conv output and its gradient in memory (~70 MB per
-batch in the PneumoniaMNIST study). Deeper blocks stay with oneDNN's convolutions: an event-driven
-kernel for the second block of that study, input gradient included, measured ~1.7x slower.
+The first block sees the encoder's spikes, so its convolution runs on the events: each input spike
+adds its weights to the outputs it reaches, each step's conv output stays in the cache and is pooled
+and fed to the LIF neurons at once, and the backward pass sends the LIF gradient to the argmax of
+each pooling window (``csrc/conv_pool_lif.cpp``). This avoids the conv output and its gradient in
+memory (~70 MB per batch in the PneumoniaMNIST study). In deeper blocks oneDNN's convolution stays
+(an event-driven kernel with the input gradient measured ~1.7x slower there), and max-pool and LIF
+run in one pass each way on its channels-last output. Both compute what ``Conv2d -> MaxPool2d ->
+Leaky`` computes (spikes equal, see the tests).
 
-Covered: a ``Conv2d`` with stride 1, no padding, no dilation or groups, with bias, then an optional
-``MaxPool2d`` whose stride equals its kernel; LIF neurons with fixed beta and threshold; CPU
-float32/64 input that needs no gradient. Anything else runs the general path.
+Covered: LIF neurons with fixed beta and threshold, CPU float32/64, a block ending in a
+``MaxPool2d`` whose stride equals its kernel; for the first block also a ``Conv2d`` with stride 1,
+no padding, dilation or groups, with bias, fed an input that needs no gradient (or no pool at all).
+Anything else runs the general path.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ KERNEL = "conv_pool_lif"
 class _FusedConvPoolLeaky(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, pool, beta, threshold, slope, mode):
-        spikes, membranes, argmax = native.load(KERNEL).forward(x, weight, bias, pool, beta, threshold, mode)
+        spikes, membranes, argmax = native.load(KERNEL).conv_forward(x, weight, bias, pool, beta, threshold, mode)
         ctx.save_for_backward(x, weight, membranes, argmax)
         ctx.constants = pool, beta, threshold, slope, mode
         ctx.mark_non_differentiable(membranes)  # a conv block is never the readout layer
@@ -37,45 +39,85 @@ class _FusedConvPoolLeaky(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes, _grad_membranes):
         x, weight, membranes, argmax = ctx.saved_tensors
-        g_weight, g_bias = native.load(KERNEL).backward(grad_spikes.contiguous(), x, weight, membranes, argmax,
-                                                        *ctx.constants)
+        g_weight, g_bias = native.load(KERNEL).conv_backward(grad_spikes.contiguous(), x, weight, membranes, argmax,
+                                                             *ctx.constants)
         return None, g_weight, g_bias, None, None, None, None, None
 
 
-def _conv_and_pool(block: nn.Module) -> Optional[tuple[nn.Conv2d, int]]:
-    """The conv and pool size of a ``Conv2d [-> MaxPool2d]`` block the kernel covers, else None."""
+class _FusedPoolLeaky(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current, pool, beta, threshold, slope, mode):
+        spikes, membranes, argmax = native.load(KERNEL).pool_forward(current, pool, beta, threshold, mode)
+        ctx.save_for_backward(membranes, argmax)
+        ctx.constants = pool, beta, threshold, slope, mode
+        ctx.size = current.shape[2:4]
+        ctx.mark_non_differentiable(membranes)
+        return spikes, membranes
+
+    @staticmethod
+    def backward(ctx, grad_spikes, _grad_membranes):
+        membranes, argmax = ctx.saved_tensors
+        (grad,) = native.load(KERNEL).pool_backward(grad_spikes.contiguous(), membranes, argmax, *ctx.size,
+                                                    *ctx.constants)
+        return grad, None, None, None, None, None
+
+
+def _pool_size(module: nn.Module) -> Optional[int]:
+    """The window of a max-pool the kernel covers (kernel = stride, no padding), else None."""
+    if not isinstance(module, nn.MaxPool2d) or module.padding != 0 or module.dilation != 1 or module.ceil_mode:
+        return None
+    if not isinstance(module.kernel_size, int) or module.stride != module.kernel_size or module.kernel_size > 15:
+        return None
+    return module.kernel_size
+
+
+def _event_conv(block: nn.Module) -> Optional[tuple[nn.Conv2d, int]]:
+    """The conv and pool size of a ``Conv2d [-> MaxPool2d]`` block the event-driven kernel covers."""
     modules = list(block) if isinstance(block, nn.Sequential) else [block]
-    conv, pools = modules[0], modules[1:]
-    if not isinstance(conv, nn.Conv2d) or conv.bias is None or conv.padding_mode != "zeros":
+    conv = modules[0]
+    if not isinstance(conv, nn.Conv2d) or conv.bias is None or conv.padding_mode != "zeros" or len(modules) > 2:
         return None
     if conv.stride != (1, 1) or conv.padding != (0, 0) or conv.dilation != (1, 1) or conv.groups != 1:
         return None
     if conv.kernel_size[0] != conv.kernel_size[1]:
         return None
-    if not pools:
-        return conv, 1
-    pool = pools[0]
-    if len(pools) > 1 or not isinstance(pool, nn.MaxPool2d) or pool.padding != 0 or pool.dilation != 1 or pool.ceil_mode:
+    pool = _pool_size(modules[1]) if len(modules) == 2 else 1
+    return None if pool is None else (conv, pool)
+
+
+def _before_pool(block: nn.Module) -> Optional[tuple[nn.Module, int]]:
+    """The layers before a block's final max-pool and the pool size, if the pool is covered."""
+    if not isinstance(block, nn.Sequential) or len(block) < 2:
         return None
-    if not isinstance(pool.kernel_size, int) or pool.stride != pool.kernel_size or pool.kernel_size > 15:
-        return None
-    return conv, pool.kernel_size
+    pool = _pool_size(block[-1])
+    return None if pool is None else (block[:-1], pool)
 
 
-def covers(block: nn.Module, neuron: nn.Module) -> bool:
-    """Whether the fused kernel computes ``neuron(block(x))`` on CPU (given a CPU input)."""
-    options = getattr(neuron, "fused_options", lambda: None)()
-    return _conv_and_pool(block) is not None and options is not None and native.load(KERNEL) is not None
+def covers(block: nn.Module, neuron: nn.Module, first: bool) -> bool:
+    """Whether a fused kernel computes ``neuron(block(x))`` (given a CPU input; ``first``: a block fed
+    by the encoder)."""
+    if getattr(neuron, "fused_options", lambda: None)() is None or native.load(KERNEL) is None:
+        return False
+    return (first and _event_conv(block) is not None) or _before_pool(block) is not None
 
 
-def conv_pool_leaky(block: nn.Module, neuron: nn.Module, x: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+def conv_block_leaky(block: nn.Module, neuron: nn.Module, x: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
     """Spikes and membranes ``(T, B, C, H', W')`` of ``neuron(block(x))`` for ``x`` ``(T, B, C, H, W)``,
-    computed by the fused kernel; None where it does not cover the block, neuron or input."""
-    if not covers(block, neuron) or x.dim() != 5 or x.requires_grad or not native.runs_on(KERNEL, x):
+    by a fused kernel; None where none covers the block, neuron or input (then run them apart)."""
+    if x.dim() != 5 or not native.runs_on(KERNEL, x) or not covers(block, neuron, first=not x.requires_grad):
         return None
-    conv, pool = _conv_and_pool(block)
-    if x.dtype != conv.weight.dtype:
+    options = neuron.fused_options()
+    event_conv = _event_conv(block)
+    if not x.requires_grad and event_conv is not None and x.dtype == event_conv[0].weight.dtype:
+        conv, pool = event_conv
+        spikes, membranes = _FusedConvPoolLeaky.apply(x, conv.weight, conv.bias, pool, *options)
+    elif _before_pool(block) is not None:
+        layers, pool = _before_pool(block)
+        steps, batch = x.shape[:2]
+        output = layers(x.reshape(steps * batch, *x.shape[2:]))  # (T*B, C, H, W), channels-last from oneDNN
+        current = output.permute(0, 2, 3, 1).contiguous().view(steps, batch, *output.shape[2:], output.shape[1])
+        spikes, membranes = _FusedPoolLeaky.apply(current, pool, *options)
+    else:
         return None
-    spikes, membranes = _FusedConvPoolLeaky.apply(x, conv.weight, conv.bias, pool, *neuron.fused_options())
     # (T, B, H', W', C) -> (T, B, C, H', W'), channels-last in memory, as the next conv wants it.
     return spikes.permute(0, 1, 4, 2, 3), membranes.permute(0, 1, 4, 2, 3)

@@ -1,5 +1,6 @@
-"""The fused first block (conv -> max-pool -> LIF on the input events) computes what the separate
-conv, pool and LIF layers compute: spikes exactly, gradients to rounding; elsewhere it steps aside."""
+"""The fused conv blocks (the first: conv -> max-pool -> LIF on the input events; deeper ones:
+max-pool -> LIF on oneDNN's conv output) compute what the separate conv, pool and LIF layers compute:
+spikes exactly, gradients to rounding; where they do not apply they step aside."""
 
 import pytest
 import torch
@@ -12,10 +13,10 @@ pytestmark = pytest.mark.skipif(native.load(fast_snn.KERNEL) is None, reason="no
 
 
 def spikes_logits_grads(model, x, weights, fused, monkeypatch):
-    """Output spikes, logits and parameter gradients, with or without the fused first block."""
+    """Output spikes, logits and parameter gradients, with or without the fused blocks."""
     with monkeypatch.context() as patch:
         if not fused:
-            patch.setattr(fast_snn, "conv_pool_leaky", lambda *args: None)
+            patch.setattr(fast_snn, "conv_block_leaky", lambda *args: None)
         logits, spikes = model.forward_with_spikes(x)
         grads = torch.autograd.grad((logits * weights).sum(), list(model.parameters()))
     return spikes, logits, grads
@@ -63,9 +64,10 @@ def test_fp32_spikes_equal_snntorch_and_gradients_match_fp64(monkeypatch):
 
 def test_recorded_and_skipped_where_it_does_not_apply():
     encoder = rate(sample_shape=(1, 28, 28), steps=3)
-    assert build_model("snn", encoder=encoder, num_outputs=2).describe()["fused_first_block"] is True
-    assert build_model("snn", encoder=encoder, num_outputs=2, learn_beta=True).describe()["fused_first_block"] is False
-    model = build_model("snn", encoder=encoder, num_outputs=2)
-    x = encoder(torch.rand(2, 1, 28, 28), None).requires_grad_()  # an input that needs its gradient
-    assert fast_snn.conv_pool_leaky(model.layers[0], model.neurons[0], x) is None
+    assert build_model("snn", encoder=encoder, num_outputs=2).describe()["fused_blocks"] == [0, 1]
+    assert build_model("snn", encoder=encoder, num_outputs=2, pools=(2, 1)).describe()["fused_blocks"] == [0]
+    assert build_model("snn", encoder=encoder, num_outputs=2, learn_beta=True).describe()["fused_blocks"] == []
+    model = build_model("snn", encoder=encoder, num_outputs=2, pools=(1,))
+    x = encoder(torch.rand(2, 1, 28, 28), None).requires_grad_()  # an input that needs its gradient, no pool
+    assert fast_snn.conv_block_leaky(model.layers[0], model.neurons[0], x) is None
     assert model(x).shape == (2, 2)

@@ -118,7 +118,7 @@ class SpikingNetwork(nn.Module):
         steps, batch = x.shape[:2]
         activity = x
         for index, (layer, neuron) in enumerate(zip(self.layers, self.neurons)):
-            fused = fast_snn.conv_pool_leaky(layer, neuron, activity) if index == 0 and len(self.layers) > 1 else None
+            fused = fast_snn.conv_block_leaky(layer, neuron, activity) if index < len(self.layers) - 1 else None
             if fused is not None:
                 activity, membrane = fused
             else:
@@ -136,11 +136,12 @@ class SpikingNetwork(nn.Module):
         return self.forward_with_spikes(x)[0]
 
     def describe(self) -> dict:
-        """Which path computes each spiking layer (native kernel or the library) and whether the first
-        conv block runs fused (on CPU), for the run record."""
+        """Which path computes each spiking layer (native kernel or the library) and which conv blocks
+        run fused (on CPU), for the run record."""
         return {
             "backend": sorted({n.backend() if hasattr(n, "backend") else type(n).__name__ for n in self.neurons}),
-            "fused_first_block": len(self.layers) > 1 and fast_snn.covers(self.layers[0], self.neurons[0]),
+            "fused_blocks": [index for index, (layer, neuron) in enumerate(zip(self.layers[:-1], self.neurons))
+                             if fast_snn.covers(layer, neuron, first=index == 0)],
         }
 
     def describe_activity(self, x: torch.Tensor) -> dict:
