@@ -27,6 +27,7 @@ from snntorch import surrogate
 from torch import nn
 
 from . import native
+from .allocator import retain_freed_memory
 from .encoders import rate, rows
 from .config import TrainConfig
 from .errors import UsageError
@@ -147,6 +148,8 @@ def run_bench(names: list[str], *, repeats: int = 7, warmup: int = 2, device: to
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         raise UsageError(f"unknown bench workload {unknown[0]!r}; choose from: {', '.join(WORKLOADS)}")
+    if device.type == "cpu":
+        retain_freed_memory()  # as the trainer does: the process setting both ours and the reference run in
     results = {}
     for name in names:
         torch.manual_seed(0)

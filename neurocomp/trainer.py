@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from snntorch import functional as snn_functional
 from tqdm import tqdm
 
+from .allocator import retain_freed_memory
 from .config import TrainConfig
 from .data import Split
 from .encoders import Encoder
@@ -189,6 +190,8 @@ def fit(
     optimizer = build_optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
     device = train.images.device
+    if device.type == "cpu":
+        retain_freed_memory()
     shuffle = torch.Generator().manual_seed(config.seed)
     encoding = torch.Generator(device=device).manual_seed(config.seed)
     loss_fn = LOSSES[config.loss]
