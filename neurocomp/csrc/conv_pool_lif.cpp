@@ -146,10 +146,17 @@ void unfire(const Neurons<scalar_t>& n, int64_t count, const scalar_t* __restric
       if (previous[i] - n.thr > 0) carry[i] = scalar_t(0);
 }
 
-// The conv output position (offset into (OH, OW, C)) of pooled neuron i's maximum.
-inline int64_t argmax_at(const Shape& s, int64_t i, uint8_t d) {
-  const int64_t c = i % s.C, cell = i / s.C, py = cell / s.PW, px = cell % s.PW;
-  return ((py * s.pool + d / s.pool) * s.OW + px * s.pool + d % s.pool) * s.C + c;
+// Calls visit(position, i) for every pooled neuron i with the conv output position (offset into
+// (OH, OW, C)) of its window's maximum; integer division only once per window.
+template <typename F>
+inline void for_each_argmax(const Shape& s, const uint8_t* arg, F&& visit) {
+  std::vector<int64_t> window(s.pool * s.pool);  // window index -> offset from the window's corner
+  for (int64_t d = 0; d < s.pool * s.pool; ++d) window[d] = ((d / s.pool) * s.OW + d % s.pool) * s.C;
+  for (int64_t py = 0; py < s.PH; ++py)
+    for (int64_t px = 0; px < s.PW; ++px) {
+      const int64_t corner = (py * s.pool * s.OW + px * s.pool) * s.C, first = (py * s.PW + px) * s.C;
+      for (int64_t c = 0; c < s.C; ++c) visit(corner + window[arg[first + c]] + c, first + c);
+    }
 }
 
 // Runs the neurons forward over all samples and steps; conv_output(t, b, buffer) returns the conv
@@ -235,17 +242,16 @@ std::vector<torch::Tensor> conv_backward_impl(const torch::Tensor& grad_spikes, 
     scalar_t* g = g_out[at::get_thread_num()].data();
     scalar_t* g_taps = per_chunk.data_ptr<scalar_t>() + chunk * (taps_size + s.C);
     scalar_t* g_bias = g_taps + taps_size;
-    for (int64_t i = 0; i < s.pooled(); ++i) {
-      g[argmax_at(s, i, arg[i])] = g_current[i];
-      g_bias[i % s.C] += g_current[i];
-    }
+    for_each_argmax(s, arg, [&](int64_t at, int64_t i) { g[at] = g_current[i]; });
+    for (int64_t i = 0; i < s.pooled(); i += s.C)
+      for (int64_t c = 0; c < s.C; ++c) g_bias[c] += g_current[i + c];
     for_each_event(xs + s.image(t, b), s, [&](scalar_t v, int64_t at, int64_t tap, int64_t run) {
       const scalar_t* go = g + at;
       scalar_t* gw = g_taps + tap;
 #pragma omp simd
       for (int64_t c = 0; c < run; ++c) gw[c] += v * go[c];
     });
-    for (int64_t i = 0; i < s.pooled(); ++i) g[argmax_at(s, i, arg[i])] = scalar_t(0);
+    for_each_argmax(s, arg, [&](int64_t at, int64_t) { g[at] = scalar_t(0); });
   });
   auto sums = per_chunk.sum(0);  // chunks in order: the same result for any number of threads
   auto g_weight = sums.narrow(0, 0, taps_size).view({s.Cin, s.K, s.K, s.C}).flip({2}).permute({3, 0, 1, 2})
@@ -311,7 +317,7 @@ std::vector<torch::Tensor> pool_backward(torch::Tensor grad_spikes, torch::Tenso
                            [&](int64_t t, int64_t b, int64_t, const scalar_t* g_current, const uint8_t* arg) {
       scalar_t* image = g + (t * s.B + b) * s.OH * s.OW * s.C;
       std::fill(image, image + s.OH * s.OW * s.C, scalar_t(0));
-      for (int64_t i = 0; i < s.pooled(); ++i) image[argmax_at(s, i, arg[i])] = g_current[i];
+      for_each_argmax(s, arg, [&](int64_t at, int64_t i) { image[at] = g_current[i]; });
     });
   });
   return {grad};
