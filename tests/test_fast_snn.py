@@ -1,6 +1,7 @@
 """The fused conv blocks (the first: conv -> max-pool -> LIF on the input events; deeper ones:
-max-pool -> LIF on oneDNN's conv output) compute what the separate conv, pool and LIF layers compute:
-spikes exactly, gradients to rounding; where they do not apply they step aside."""
+oneDNN's conv, then max-pool -> LIF, with an argmax-sparse conv backward; blocks with batch norm:
+torch up to the pool) compute what the separate conv, pool and LIF layers compute: spikes exactly,
+gradients to rounding; where they do not apply they step aside."""
 
 import pytest
 import torch
@@ -26,6 +27,7 @@ def spikes_logits_grads(model, x, weights, fused, monkeypatch):
 @pytest.mark.parametrize("shape, options", [
     ((1, 28, 28), {}),                                                  # the PneumoniaMNIST study's block
     ((3, 14, 14), {"channels": (10, 16), "kernels": (3,), "pools": (1, 2)}),  # RGB, no pool in the first block
+    ((1, 16, 16), {"channels": (6, 8), "kernels": (3,), "batch_norm": (False, True)}),  # torch runs conv + BN
 ])
 def test_fp64_equals_the_separate_layers(reset, shape, options, monkeypatch):
     torch.manual_seed(0)

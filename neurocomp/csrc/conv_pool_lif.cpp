@@ -259,6 +259,66 @@ std::vector<torch::Tensor> conv_backward_impl(const torch::Tensor& grad_spikes, 
   return {g_weight, sums.narrow(0, taps_size, s.C).clone()};
 }
 
+// The gradients of a conv (stride 1, no padding) followed by max-pool -> LIF, from the LIF's spike
+// gradients: only each window's argmax carries a conv output gradient (a quarter of them for 2x2
+// pooling), so each one adds g x its input patch to the weight gradient and g x its weights to the
+// input gradient, one contiguous run of K * Cin values per kernel row. x: the conv input as
+// (T, B, H, W, Cin) contiguous (channels last); weight (C, Cin, K, K).
+template <typename scalar_t>
+std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_spikes, const torch::Tensor& x,
+                                                     const torch::Tensor& weight, const torch::Tensor& membranes,
+                                                     const torch::Tensor& argmax, int64_t pool,
+                                                     const Neurons<scalar_t>& n) {
+  const int64_t T = x.size(0), B = x.size(1), H = x.size(2), W = x.size(3), Cin = x.size(4), K = weight.size(2);
+  const Shape s{T, B, Cin, H, W, weight.size(0), K, H - K + 1, W - K + 1, pool, (H - K + 1) / pool,
+                (W - K + 1) / pool, 0, 0, 0, 0, 0};
+  const int64_t run = K * Cin, taps_size = s.C * K * run, chunks = (B + CHUNK - 1) / CHUNK;
+  std::vector<scalar_t> to_input(taps_size);  // weight as (C, K, K, Cin)
+  {
+    auto w = weight.contiguous();
+    const scalar_t* src = w.data_ptr<scalar_t>();
+    for (int64_t c = 0; c < s.C; ++c)
+      for (int64_t ci = 0; ci < Cin; ++ci)
+        for (int64_t tap = 0; tap < K * K; ++tap) to_input[(c * K * K + tap) * Cin + ci] = src[(c * Cin + ci) * K * K + tap];
+  }
+  auto g_x = torch::empty_like(x);
+  auto per_chunk = torch::zeros({chunks, taps_size + s.C}, x.options());  // (C, K, K, Cin) taps, then bias
+  const scalar_t* xs = x.data_ptr<scalar_t>();
+  scalar_t* gx = g_x.data_ptr<scalar_t>();
+  std::vector<int64_t> dy(pool * pool), dx(pool * pool);
+  for (int64_t d = 0; d < pool * pool; ++d) dy[d] = d / pool, dx[d] = d % pool;
+  run_backward<scalar_t>(s, n, grad_spikes, membranes, argmax,
+                         [&](int64_t t, int64_t b, int64_t chunk, const scalar_t* g_current, const uint8_t* arg) {
+    const scalar_t* image = xs + (t * B + b) * H * W * Cin;
+    scalar_t* g_image = gx + (t * B + b) * H * W * Cin;
+    std::fill(g_image, g_image + H * W * Cin, scalar_t(0));
+    scalar_t* g_taps = per_chunk.data_ptr<scalar_t>() + chunk * (taps_size + s.C);
+    scalar_t* g_bias = g_taps + taps_size;
+    for (int64_t py = 0; py < s.PH; ++py)
+      for (int64_t px = 0; px < s.PW; ++px)
+        for (int64_t c = 0; c < s.C; ++c) {
+          const int64_t i = (py * s.PW + px) * s.C + c;
+          const scalar_t g = g_current[i];
+          const int64_t oy = py * pool + dy[arg[i]], ox = px * pool + dx[arg[i]];
+          g_bias[c] += g;
+          for (int64_t ky = 0; ky < K; ++ky) {
+            const scalar_t* __restrict in = image + ((oy + ky) * W + ox) * Cin;
+            scalar_t* __restrict g_in = g_image + ((oy + ky) * W + ox) * Cin;
+            const scalar_t* __restrict w = &to_input[(c * K + ky) * run];
+            scalar_t* __restrict g_w = g_taps + (c * K + ky) * run;
+#pragma omp simd
+            for (int64_t j = 0; j < run; ++j) {
+              g_w[j] += g * in[j];
+              g_in[j] += g * w[j];
+            }
+          }
+        }
+  });
+  auto sums = per_chunk.sum(0);  // chunks in order: the same result for any number of threads
+  auto g_weight = sums.narrow(0, 0, taps_size).view({s.C, K, K, Cin}).permute({0, 3, 1, 2}).contiguous();
+  return {g_x, g_weight, sums.narrow(0, taps_size, s.C).clone()};
+}
+
 template <typename scalar_t>
 Neurons<scalar_t> neurons(double beta, double threshold, double slope, int64_t mode) {
   return {scalar_t(beta), scalar_t(threshold), scalar_t(slope), mode};
@@ -323,7 +383,20 @@ std::vector<torch::Tensor> pool_backward(torch::Tensor grad_spikes, torch::Tenso
   return {grad};
 }
 
+// Gradients of x, weight and bias of conv -> max-pool -> LIF (see sparse_conv_backward_impl).
+std::vector<torch::Tensor> sparse_conv_backward(torch::Tensor grad_spikes, torch::Tensor x, torch::Tensor weight,
+                                                torch::Tensor membranes, torch::Tensor argmax, int64_t pool,
+                                                double beta, double threshold, double slope, int64_t mode) {
+  std::vector<torch::Tensor> result;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_conv_backward", [&] {
+    result = sparse_conv_backward_impl<scalar_t>(grad_spikes, x, weight, membranes, argmax, pool,
+                                                 neurons<scalar_t>(beta, threshold, slope, mode));
+  });
+  return result;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("sparse_conv_backward", &sparse_conv_backward, "gradients of conv -> max-pool -> LIF, argmax-sparse");
   m.def("conv_forward", &conv_forward, "conv -> max-pool -> LIF over time, event driven");
   m.def("conv_backward", &conv_backward, "gradient of conv -> max-pool -> LIF w.r.t. the conv weights");
   m.def("pool_forward", &pool_forward, "max-pool -> LIF over time on a conv output");
