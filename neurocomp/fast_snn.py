@@ -127,15 +127,17 @@ def covers(block: nn.Module, neuron: nn.Module, first: bool) -> bool:
     return (first and _event_conv(block) is not None) or _before_pool(block) is not None
 
 
-def conv_block_leaky(block: nn.Module, neuron: nn.Module, x: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
-    """Spikes and membranes ``(T, B, C, H', W')`` of ``neuron(block(x))`` for ``x`` ``(T, B, C, H, W)``,
-    by a fused kernel; None where none covers the block, neuron or input (then run them apart)."""
-    if x.dim() != 5 or not native.runs_on(KERNEL, x) or not covers(block, neuron, first=not x.requires_grad):
+def conv_block_leaky(block: nn.Module, neuron: nn.Module, x: torch.Tensor,
+                     first: bool) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    """Spikes and membranes ``(T, B, C, H', W')`` of ``neuron(block(x))`` for ``x`` ``(T, B, C, H, W)``
+    (``first``: the block fed by the encoder), by a fused kernel; None where none covers the block,
+    neuron or input (then run them apart)."""
+    if x.dim() != 5 or not native.runs_on(KERNEL, x) or not covers(block, neuron, first):
         return None
     options = neuron.fused_options()
     event_conv = _event_conv(block)
     same_dtype = event_conv is not None and x.dtype == event_conv[0].weight.dtype
-    if same_dtype and not x.requires_grad:
+    if same_dtype and first and not x.requires_grad:
         conv, pool = event_conv
         spikes, membranes = _FusedConvPoolLeaky.apply(x, conv.weight, conv.bias, pool, *options)
     elif same_dtype and x.permute(0, 1, 3, 4, 2).is_contiguous():  # channels-last spikes of the block before

@@ -17,7 +17,7 @@ def spikes_logits_grads(model, x, weights, fused, monkeypatch):
     """Output spikes, logits and parameter gradients, with or without the fused blocks."""
     with monkeypatch.context() as patch:
         if not fused:
-            patch.setattr(fast_snn, "conv_block_leaky", lambda *args: None)
+            patch.setattr(fast_snn, "conv_block_leaky", lambda *args, **kwargs: None)
         logits, spikes = model.forward_with_spikes(x)
         grads = torch.autograd.grad((logits * weights).sum(), list(model.parameters()))
     return spikes, logits, grads
@@ -64,12 +64,31 @@ def test_fp32_spikes_equal_snntorch_and_gradients_match_fp64(monkeypatch):
         assert (ours.double() - truth).abs().max() <= 1e-4 * truth.abs().max() + 1e-7
 
 
+@pytest.mark.parametrize("pools", [(1,), (2,)])
+def test_input_gradients_equal_the_separate_layers(pools, monkeypatch):
+    # An input that needs its gradient takes the oneDNN conv + argmax-sparse backward path.
+    torch.manual_seed(0)
+    encoder = rate(sample_shape=(1, 12, 12), steps=3)
+    model = build_model("snn", encoder=encoder, num_outputs=2, channels=(4, 6), kernels=(3,), pools=pools).double()
+    x = encoder(torch.rand(5, 1, 12, 12, dtype=torch.float64), None)
+    weights = torch.randn(5, 2, dtype=torch.float64)
+    grads = []
+    for fused in (True, False):
+        with monkeypatch.context() as patch:
+            if not fused:
+                patch.setattr(fast_snn, "conv_block_leaky", lambda *args, **kwargs: None)
+            leaf = x.clone().requires_grad_()
+            grads.append(torch.autograd.grad((model(leaf) * weights).sum(), leaf)[0])
+    assert grads[1].abs().sum() > 0
+    assert torch.allclose(grads[0], grads[1], rtol=1e-9, atol=1e-12)
+
+
 def test_recorded_and_skipped_where_it_does_not_apply():
     encoder = rate(sample_shape=(1, 28, 28), steps=3)
     assert build_model("snn", encoder=encoder, num_outputs=2).describe()["fused_blocks"] == [0, 1]
     assert build_model("snn", encoder=encoder, num_outputs=2, pools=(2, 1)).describe()["fused_blocks"] == [0]
     assert build_model("snn", encoder=encoder, num_outputs=2, learn_beta=True).describe()["fused_blocks"] == []
-    model = build_model("snn", encoder=encoder, num_outputs=2, pools=(1,))
-    x = encoder(torch.rand(2, 1, 28, 28), None).requires_grad_()  # an input that needs its gradient, no pool
-    assert fast_snn.conv_block_leaky(model.layers[0], model.neurons[0], x) is None
+    model = build_model("snn", encoder=encoder, num_outputs=2, learn_beta=True)
+    x = encoder(torch.rand(2, 1, 28, 28), None)
+    assert fast_snn.conv_block_leaky(model.layers[0], model.neurons[0], x, first=True) is None
     assert model(x).shape == (2, 2)

@@ -118,7 +118,8 @@ class SpikingNetwork(nn.Module):
         steps, batch = x.shape[:2]
         activity = x
         for index, (layer, neuron) in enumerate(zip(self.layers, self.neurons)):
-            fused = fast_snn.conv_block_leaky(layer, neuron, activity) if index < len(self.layers) - 1 else None
+            last = index == len(self.layers) - 1
+            fused = None if last else fast_snn.conv_block_leaky(layer, neuron, activity, first=index == 0)
             if fused is not None:
                 activity, membrane = fused
             else:
