@@ -1,5 +1,5 @@
 // Blocks of a spiking conv network, [conv ->] max-pool -> LIF (snnTorch Leaky), over all time steps
-// in one call each way. Two entry points share the pooling and the neurons:
+// in one call each way. The entry points share the pooling and the neurons:
 //  - conv_*: the first block, whose input is the encoder's spikes (or any values). The convolution
 //    runs on the input events: each non-zero input adds its value times its weights to the outputs
 //    it reaches, so its cost follows the spikes, and a step's conv output never leaves the cache.
@@ -7,6 +7,8 @@
 //  - pool_*: a block whose convolution ran elsewhere (oneDNN, channels last): pooling and neurons
 //    read the conv output in place, and the backward pass writes the conv output's gradient once
 //    (zeros but at each window's argmax) instead of a zero fill, a scatter and separate LIF passes.
+//  - sparse_conv_backward: for such a block whose conv is plain (stride 1, no padding), the conv's
+//    own weight, bias and input gradients from the argmax positions only (the others are zero).
 // Pooling keeps the first maximum of each window, as torch does. The neurons:
 //   reset[t] = H(mem[t-1] - thr)      mem[t] = beta * mem[t-1] + I[t] - reset[t] * thr   (subtract;
 //   zero: beta * (1 - reset[t]) * mem[t-1] + I[t]; none: beta * mem[t-1] + I[t])
