@@ -61,6 +61,63 @@ struct Synapses {
 
 int64_t blocks_of(int64_t batch) { return (batch + BLOCK - 1) / BLOCK; }
 
+// Forward through a synapse population for one block: each synapse's gate from its presynaptic
+// values pre (rows x BLOCK) into gates (S x BLOCK), its current added to the postsynaptic
+// numerator and denominator sums (U x BLOCK).
+template <typename scalar_t>
+void synapses_forward(const Synapses<scalar_t>& syn, const scalar_t* pre, scalar_t* gates, scalar_t* num,
+                      scalar_t* den) {
+  for (int64_t s = 0; s < syn.size(); ++s) {
+    const scalar_t* in = pre + syn.src[s] * BLOCK;
+    scalar_t *g = gates + s * BLOCK, *nu = num + syn.dst[s] * BLOCK, *de = den + syn.dst[s] * BLOCK;
+    const scalar_t ws = syn.w[s], ms = syn.mu[s], gs = syn.sigma[s], es = syn.erev[s];
+    #pragma omp simd
+    for (int64_t b = 0; b < BLOCK; ++b) {
+      g[b] = fastmath::sigmoid(gs * (in[b] - ms));
+      nu[b] += ws * g[b] * es;
+      de[b] += ws * g[b];
+    }
+  }
+}
+
+// The denominator sums again (U x BLOCK) from saved gates: the backward pass needs no exponential.
+template <typename scalar_t>
+void synapses_denominator(const Synapses<scalar_t>& syn, const scalar_t* gates, scalar_t* den) {
+  for (int64_t s = 0; s < syn.size(); ++s) {
+    const scalar_t* g = gates + s * BLOCK;
+    scalar_t* de = den + syn.dst[s] * BLOCK;
+    #pragma omp simd
+    for (int64_t b = 0; b < BLOCK; ++b) de[b] += syn.w[s] * g[b];
+  }
+}
+
+// Backward through a synapse population for one block, from the gradients of the postsynaptic
+// numerator and denominator (dnum, dden: U x BLOCK): adds the per-lane parameter gradient sums
+// (acc: w, mu, sigma, erev, each S x BLOCK) and the presynaptic values' gradient (g_pre).
+template <typename scalar_t>
+void synapses_backward(const Synapses<scalar_t>& syn, const scalar_t* pre, const scalar_t* gates, const scalar_t* dnum,
+                       const scalar_t* dden, scalar_t* g_pre, scalar_t* acc) {
+  const int64_t S = syn.size();
+  scalar_t *a_w = acc, *a_mu = acc + S * BLOCK, *a_sig = acc + 2 * S * BLOCK, *a_ev = acc + 3 * S * BLOCK;
+  for (int64_t s = 0; s < S; ++s) {
+    const scalar_t *g = gates + s * BLOCK, *in = pre + syn.src[s] * BLOCK;
+    const scalar_t *dn = dnum + syn.dst[s] * BLOCK, *dd = dden + syn.dst[s] * BLOCK;
+    scalar_t* gin = g_pre + syn.src[s] * BLOCK;
+    const scalar_t ws = syn.w[s], ms = syn.mu[s], gs = syn.sigma[s], es = syn.erev[s];
+    const int64_t o = s * BLOCK;
+    #pragma omp simd
+    for (int64_t b = 0; b < BLOCK; ++b) {
+      const scalar_t da = dn[b] * es + dd[b];
+      const scalar_t dz = da * ws * g[b] * (scalar_t(1) - g[b]);
+      a_ev[o + b] += dn[b] * ws * g[b];
+      a_w[o + b] += da * g[b];
+      a_sig[o + b] += dz * (in[b] - ms);
+      a_mu[o + b] -= dz * gs;
+      gin[b] += dz * gs;
+    }
+  }
+}
+
 }  // namespace
 
 // x: (T, B, I) mapped inputs; h0: (B, U); dense sensory (I, U) and recurrent (U, U) parameters (w
@@ -102,17 +159,7 @@ std::vector<torch::Tensor> forward_impl(torch::Tensor x, torch::Tensor h0, torch
             for (int64_t b = 0; b < n; ++b) input[i * BLOCK + b] = xs[(t * B + b0 + b) * I + i];
           std::fill(snum.begin(), snum.end(), scalar_t(0));
           std::fill(sden.begin(), sden.end(), scalar_t(0));
-          for (int64_t s = 0; s < SS; ++s) {
-            const scalar_t* in = &input[sens.src[s] * BLOCK];
-            scalar_t *g = sgate + (t * SS + s) * BLOCK, *sn = &snum[sens.dst[s] * BLOCK], *sd = &sden[sens.dst[s] * BLOCK];
-            const scalar_t ws = sens.w[s], ms = sens.mu[s], gs = sens.sigma[s], es = sens.erev[s];
-            #pragma omp simd
-            for (int64_t b = 0; b < BLOCK; ++b) {
-              g[b] = fastmath::sigmoid(gs * (in[b] - ms));
-              sn[b] += ws * g[b] * es;
-              sd[b] += ws * g[b];
-            }
-          }
+          synapses_forward(sens, input.data(), sgate + t * SS * BLOCK, snum.data(), sden.data());
           for (int64_t k = 0; k < K; ++k) {
             const int64_t step = t * K + k;
             const scalar_t* v = st + step * U * BLOCK;
@@ -123,18 +170,7 @@ std::vector<torch::Tensor> forward_impl(torch::Tensor x, torch::Tensor h0, torch
                 num[j * BLOCK + b] = cm[j] * v[j * BLOCK + b] + gl[j] * vl[j] + snum[j * BLOCK + b];
                 den[j * BLOCK + b] = cm[j] + gl[j] + sden[j * BLOCK + b];
               }
-            scalar_t* g_step = gate + step * S * BLOCK;
-            for (int64_t s = 0; s < S; ++s) {
-              const scalar_t* pre = v + rec.src[s] * BLOCK;
-              scalar_t *g = g_step + s * BLOCK, *nu = &num[rec.dst[s] * BLOCK], *de = &den[rec.dst[s] * BLOCK];
-              const scalar_t ws = rec.w[s], ms = rec.mu[s], gs = rec.sigma[s], es = rec.erev[s];
-              #pragma omp simd
-              for (int64_t b = 0; b < BLOCK; ++b) {
-                g[b] = fastmath::sigmoid(gs * (pre[b] - ms));
-                nu[b] += ws * g[b] * es;
-                de[b] += ws * g[b];
-              }
-            }
+            synapses_forward(rec, v, gate + step * S * BLOCK, num.data(), den.data());
             for (int64_t j = 0; j < U * BLOCK; ++j) next[j] = num[j] / (den[j] + scalar_t(eps));
           }
           const scalar_t* last = st + (t + 1) * K * U * BLOCK;
@@ -180,9 +216,9 @@ std::vector<torch::Tensor> backward_impl(torch::Tensor grad_outputs, torch::Tens
         const scalar_t* st = states.data_ptr<scalar_t>() + nb * (T * K + 1) * U * BLOCK;
         const scalar_t* gate = gates.data_ptr<scalar_t>() + nb * T * K * S * BLOCK;
         const scalar_t* sgate = sensory_gates.data_ptr<scalar_t>() + nb * T * SS * BLOCK;
-        scalar_t *a_sw = &acc[0], *a_smu = a_sw + SS * BLOCK, *a_ssig = a_smu + SS * BLOCK, *a_sev = a_ssig + SS * BLOCK;
-        scalar_t *a_w = a_sev + SS * BLOCK, *a_mu = a_w + S * BLOCK, *a_sig = a_mu + S * BLOCK, *a_ev = a_sig + S * BLOCK;
-        scalar_t *a_cm = a_ev + S * BLOCK, *a_gl = a_cm + U * BLOCK, *a_vl = a_gl + U * BLOCK;
+        // acc rows: sensory w, mu, sigma, erev (SS each), recurrent w, mu, sigma, erev (S each), cm, gleak, vleak.
+        scalar_t *a_sensory = acc.data(), *a_recurrent = a_sensory + 4 * SS * BLOCK;
+        scalar_t *a_cm = a_recurrent + 4 * S * BLOCK, *a_gl = a_cm + U * BLOCK, *a_vl = a_gl + U * BLOCK;
         std::fill(acc.begin(), acc.end(), scalar_t(0));
         std::fill(gv.begin(), gv.end(), scalar_t(0));
         std::fill(input.begin(), input.end(), scalar_t(0));
@@ -192,12 +228,7 @@ std::vector<torch::Tensor> backward_impl(torch::Tensor grad_outputs, torch::Tens
           for (int64_t i = 0; i < I; ++i)
             for (int64_t b = 0; b < n; ++b) input[i * BLOCK + b] = xs[(t * B + b0 + b) * I + i];
           std::fill(sden.begin(), sden.end(), scalar_t(0));
-          for (int64_t s = 0; s < SS; ++s) {
-            const scalar_t* g = sgate + (t * SS + s) * BLOCK;
-            scalar_t* sd = &sden[sens.dst[s] * BLOCK];
-            #pragma omp simd
-            for (int64_t b = 0; b < BLOCK; ++b) sd[b] += sens.w[s] * g[b];
-          }
+          synapses_denominator(sens, sgate + t * SS * BLOCK, sden.data());
           std::fill(g_snum.begin(), g_snum.end(), scalar_t(0));
           std::fill(g_sden.begin(), g_sden.end(), scalar_t(0));
           for (int64_t k = K - 1; k >= 0; --k) {
@@ -209,12 +240,7 @@ std::vector<torch::Tensor> backward_impl(torch::Tensor grad_outputs, torch::Tens
             for (int64_t j = 0; j < U; ++j)
               #pragma omp simd
               for (int64_t b = 0; b < BLOCK; ++b) den[j * BLOCK + b] = cm[j] + gl[j] + sden[j * BLOCK + b];
-            for (int64_t s = 0; s < S; ++s) {
-              const scalar_t* g = g_step + s * BLOCK;
-              scalar_t* de = &den[rec.dst[s] * BLOCK];
-              #pragma omp simd
-              for (int64_t b = 0; b < BLOCK; ++b) de[b] += rec.w[s] * g[b];
-            }
+            synapses_denominator(rec, g_step, den.data());
             for (int64_t j = 0; j < U; ++j)
               #pragma omp simd
               for (int64_t b = 0; b < BLOCK; ++b) {
@@ -229,43 +255,12 @@ std::vector<torch::Tensor> backward_impl(torch::Tensor grad_outputs, torch::Tens
                 g_sden[at] += dden[at];
                 gv_prev[at] = dnum[at] * cm[j];
               }
-            for (int64_t s = 0; s < S; ++s) {
-              const scalar_t *g = g_step + s * BLOCK, *pre = v + rec.src[s] * BLOCK;
-              const scalar_t *dn = &dnum[rec.dst[s] * BLOCK], *dd = &dden[rec.dst[s] * BLOCK];
-              scalar_t* gpre = &gv_prev[rec.src[s] * BLOCK];
-              const scalar_t ws = rec.w[s], ms = rec.mu[s], gs = rec.sigma[s], es = rec.erev[s];
-              const int64_t o = s * BLOCK;
-              #pragma omp simd
-              for (int64_t b = 0; b < BLOCK; ++b) {
-                const scalar_t da = dn[b] * es + dd[b];
-                const scalar_t dz = da * ws * g[b] * (scalar_t(1) - g[b]);
-                a_ev[o + b] += dn[b] * ws * g[b];
-                a_w[o + b] += da * g[b];
-                a_sig[o + b] += dz * (pre[b] - ms);
-                a_mu[o + b] -= dz * gs;
-                gpre[b] += dz * gs;
-              }
-            }
+            synapses_backward(rec, v, g_step, dnum.data(), dden.data(), gv_prev.data(), a_recurrent);
             std::swap(gv, gv_prev);
           }
           std::fill(g_input.begin(), g_input.end(), scalar_t(0));
-          for (int64_t s = 0; s < SS; ++s) {
-            const scalar_t *g = sgate + (t * SS + s) * BLOCK, *in = &input[sens.src[s] * BLOCK];
-            const scalar_t *dn = &g_snum[sens.dst[s] * BLOCK], *dd = &g_sden[sens.dst[s] * BLOCK];
-            scalar_t* gin = &g_input[sens.src[s] * BLOCK];
-            const scalar_t ws = sens.w[s], ms = sens.mu[s], gs = sens.sigma[s], es = sens.erev[s];
-            const int64_t o = s * BLOCK;
-            #pragma omp simd
-            for (int64_t b = 0; b < BLOCK; ++b) {
-              const scalar_t da = dn[b] * es + dd[b];
-              const scalar_t dz = da * ws * g[b] * (scalar_t(1) - g[b]);
-              a_sev[o + b] += dn[b] * ws * g[b];
-              a_sw[o + b] += da * g[b];
-              a_ssig[o + b] += dz * (in[b] - ms);
-              a_smu[o + b] -= dz * gs;
-              gin[b] += dz * gs;
-            }
-          }
+          synapses_backward(sens, input.data(), sgate + t * SS * BLOCK, g_snum.data(), g_sden.data(), g_input.data(),
+                            a_sensory);
           for (int64_t i = 0; i < I; ++i)
             for (int64_t b = 0; b < n; ++b) gx[(t * B + b0 + b) * I + i] = g_input[i * BLOCK + b];
         }
