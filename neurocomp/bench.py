@@ -149,7 +149,7 @@ def run_bench(names: list[str], *, repeats: int = 7, warmup: int = 2, device: to
     if unknown:
         raise UsageError(f"unknown bench workload {unknown[0]!r}; choose from: {', '.join(WORKLOADS)}")
     if device.type == "cpu":
-        retain_freed_memory()  # as the trainer does: the process setting both ours and the reference run in
+        retain_freed_memory()  # as the trainer does; a process setting, so the reference runs with it too
     results = {}
     for name in names:
         torch.manual_seed(0)

@@ -7,14 +7,16 @@ each pooling window (``csrc/conv_pool_lif.cpp``). This avoids the conv output an
 memory (~70 MB per batch in the PneumoniaMNIST study). In deeper blocks oneDNN's convolution runs
 forward (an event-driven one measured ~1.7x slower there), max-pool and LIF run in one pass each way
 on its channels-last output, and the conv's backward uses that only each pooling window's argmax has
-a gradient: ~2x faster than oneDNN's dense backward. Blocks with batch norm, padding or strides keep
-torch for everything before the pool. All compute what ``Conv2d -> MaxPool2d -> Leaky`` computes
-(spikes equal, see the tests).
+a gradient (35-39 ms against 65-116 ms for oneDNN's dense backward plus a separate pool backward in
+the study's second block). Blocks with batch norm, padding or strides keep torch for everything
+before the pool. All compute what ``Conv2d -> MaxPool2d -> Leaky`` computes (spikes equal, see the
+tests).
 
-Covered: LIF neurons with fixed beta and threshold, CPU float32/64, a block ending in a
-``MaxPool2d`` whose stride equals its kernel; for the first block also a ``Conv2d`` with stride 1,
-no padding, dilation or groups, with bias, fed an input that needs no gradient (or no pool at all).
-Anything else runs the general path.
+Covered: LIF neurons with fixed beta and threshold, CPU float32/64, and a block that is either a
+plain ``Conv2d`` (stride 1, no padding, dilation or groups, with bias) with an optional ``MaxPool2d``
+whose stride equals its kernel, or any layers ending in such a ``MaxPool2d``. A plain block runs
+event-driven when it is the first (its input needs no gradient), with the sparse backward when its
+input is the channels-last spikes of the block before. Anything else runs the general path.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class _FusedConvPoolLeaky(torch.autograd.Function):
         return None, g_weight, g_bias, None, None, None, None, None
 
 
+def _steps_channels_last(output: torch.Tensor, steps: int, batch: int) -> torch.Tensor:
+    """A conv output ``(T*B, C, H, W)`` as ``(T, B, H, W, C)`` contiguous (no copy when it is
+    channels-last already, as oneDNN returns it for channels-last inputs and weights)."""
+    return output.permute(0, 2, 3, 1).contiguous().view(steps, batch, *output.shape[2:], output.shape[1])
+
+
 class _FusedPoolLeaky(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, pool, beta, threshold, slope, mode):
@@ -72,8 +80,7 @@ class _ConvPoolLeaky(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, pool, beta, threshold, slope, mode):
         steps, batch = x.shape[:2]
-        output = F.conv2d(x.reshape(steps * batch, *x.shape[2:]), weight, bias)  # channels-last in, channels-last out
-        current = output.permute(0, 2, 3, 1).contiguous().view(steps, batch, *output.shape[2:], output.shape[1])
+        current = _steps_channels_last(F.conv2d(x.reshape(steps * batch, *x.shape[2:]), weight, bias), steps, batch)
         spikes, membranes, argmax = native.load(KERNEL).pool_forward(current, pool, beta, threshold, mode)
         ctx.save_for_backward(x, weight, membranes, argmax)
         ctx.constants = pool, beta, threshold, slope, mode
@@ -119,12 +126,12 @@ def _before_pool(block: nn.Module) -> Optional[tuple[nn.Module, int]]:
     return None if pool is None else (block[:-1], pool)
 
 
-def covers(block: nn.Module, neuron: nn.Module, first: bool) -> bool:
-    """Whether a fused kernel computes ``neuron(block(x))`` (given a CPU input; ``first``: a block fed
-    by the encoder)."""
+def covers(block: nn.Module, neuron: nn.Module) -> bool:
+    """Whether a fused kernel computes ``neuron(block(x))`` for a CPU input (spikes of a fused block
+    before it, or the encoder's output)."""
     if getattr(neuron, "fused_options", lambda: None)() is None or native.load(KERNEL) is None:
         return False
-    return (first and _event_conv(block) is not None) or _before_pool(block) is not None
+    return _event_conv(block) is not None or _before_pool(block) is not None
 
 
 def conv_block_leaky(block: nn.Module, neuron: nn.Module, x: torch.Tensor,
@@ -132,22 +139,21 @@ def conv_block_leaky(block: nn.Module, neuron: nn.Module, x: torch.Tensor,
     """Spikes and membranes ``(T, B, C, H', W')`` of ``neuron(block(x))`` for ``x`` ``(T, B, C, H, W)``
     (``first``: the block fed by the encoder), by a fused kernel; None where none covers the block,
     neuron or input (then run them apart)."""
-    if x.dim() != 5 or not native.runs_on(KERNEL, x) or not covers(block, neuron, first):
+    options = getattr(neuron, "fused_options", lambda: None)()
+    if options is None or x.dim() != 5 or not native.runs_on(KERNEL, x):
         return None
-    options = neuron.fused_options()
     event_conv = _event_conv(block)
-    same_dtype = event_conv is not None and x.dtype == event_conv[0].weight.dtype
-    if same_dtype and first and not x.requires_grad:
-        conv, pool = event_conv
-        spikes, membranes = _FusedConvPoolLeaky.apply(x, conv.weight, conv.bias, pool, *options)
-    elif same_dtype and x.permute(0, 1, 3, 4, 2).is_contiguous():  # channels-last spikes of the block before
-        conv, pool = event_conv
-        spikes, membranes = _ConvPoolLeaky.apply(x, conv.weight, conv.bias, pool, *options)
-    elif _before_pool(block) is not None:
-        layers, pool = _before_pool(block)
+    before_pool = _before_pool(block)
+    if event_conv is not None and x.dtype == event_conv[0].weight.dtype and first and not x.requires_grad:
+        spikes, membranes = _FusedConvPoolLeaky.apply(x, event_conv[0].weight, event_conv[0].bias, event_conv[1],
+                                                      *options)
+    elif event_conv is not None and x.dtype == event_conv[0].weight.dtype and x.permute(0, 1, 3, 4, 2).is_contiguous():
+        # channels-last spikes of the block before
+        spikes, membranes = _ConvPoolLeaky.apply(x, event_conv[0].weight, event_conv[0].bias, event_conv[1], *options)
+    elif before_pool is not None:
+        layers, pool = before_pool
         steps, batch = x.shape[:2]
-        output = layers(x.reshape(steps * batch, *x.shape[2:]))  # (T*B, C, H, W), channels-last from oneDNN
-        current = output.permute(0, 2, 3, 1).contiguous().view(steps, batch, *output.shape[2:], output.shape[1])
+        current = _steps_channels_last(layers(x.reshape(steps * batch, *x.shape[2:])), steps, batch)
         spikes, membranes = _FusedPoolLeaky.apply(current, pool, *options)
     else:
         return None

@@ -142,7 +142,7 @@ class SpikingNetwork(nn.Module):
         return {
             "backend": sorted({n.backend() if hasattr(n, "backend") else type(n).__name__ for n in self.neurons}),
             "fused_blocks": [index for index, (layer, neuron) in enumerate(zip(self.layers[:-1], self.neurons))
-                             if fast_snn.covers(layer, neuron, first=index == 0)],
+                             if fast_snn.covers(layer, neuron)],
         }
 
     def describe_activity(self, x: torch.Tensor) -> dict:
