@@ -48,6 +48,27 @@ def test_fp64_equals_the_separate_layers(reset, shape, options, monkeypatch):
         assert torch.allclose(ours, theirs, rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.parametrize("kernel", [5, 9])  # 9: wider than the 8-bit patterns, events only
+def test_binary_and_other_images_in_one_batch(kernel, monkeypatch):
+    # Binary images take the pattern table, the others their events; each image its own way.
+    torch.manual_seed(0)
+    encoder = rate(sample_shape=(1, 16, 16), steps=4)
+    model = build_model("snn", encoder=encoder, num_outputs=2, channels=(6, 8), kernels=(kernel, 3)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3)
+    x = encoder(torch.rand(9, 1, 16, 16, dtype=torch.float64), torch.Generator().manual_seed(1))
+    x[:, ::2] *= torch.rand_like(x[:, ::2])  # even samples: intensities at the spikes
+    weights = torch.randn(9, 2, dtype=torch.float64)
+    spikes, logits, grads = spikes_logits_grads(model, x, weights, True, monkeypatch)
+    ref_spikes, ref_logits, ref_grads = spikes_logits_grads(model, x, weights, False, monkeypatch)
+    assert spikes.sum() > 0
+    assert torch.equal(spikes, ref_spikes)
+    assert torch.allclose(logits, ref_logits, rtol=1e-12, atol=1e-12)
+    for ours, theirs in zip(grads, ref_grads):
+        assert torch.allclose(ours, theirs, rtol=1e-9, atol=1e-11)
+
+
 def test_fp32_spikes_equal_snntorch_and_gradients_match_fp64(monkeypatch):
     torch.manual_seed(0)
     encoder = rate(sample_shape=(1, 28, 28), steps=8)

@@ -1,14 +1,18 @@
 // Blocks of a spiking conv network, [conv ->] max-pool -> LIF (snnTorch Leaky), over all time steps
 // in one call each way. The entry points share the pooling and the neurons:
-//  - conv_*: the first block, whose input is the encoder's spikes (or any values). The convolution
-//    runs on the input events: each non-zero input adds its value times its weights to the outputs
-//    it reaches, so its cost follows the spikes, and a step's conv output never leaves the cache.
-//    Its weight gradient is again a sum over the events; the input (the encoder's output) gets none.
+//  - conv_*: the first block, whose input is the encoder's output; a step's conv output never leaves
+//    the cache. On binary images (spikes) the K inputs under a kernel row form one of 2^K patterns,
+//    so a conv output is the bias plus Cin * K looked-up weight sums, and the weight gradient is
+//    summed per pattern, then spread to the taps once per call. Other images run on their events:
+//    each non-zero input adds its value times its weights to the outputs it reaches, and the weight
+//    gradient is again a sum over the events. The input (the encoder's output) gets no gradient.
 //  - pool_*: a block whose convolution ran elsewhere (oneDNN, channels last): pooling and neurons
 //    read the conv output in place, and the backward pass writes the conv output's gradient once
 //    (zeros but at each window's argmax) instead of a zero fill, a scatter and separate LIF passes.
 //  - sparse_conv_backward: for such a block whose conv is plain (stride 1, no padding), the conv's
 //    own weight, bias and input gradients from the argmax positions only (the others are zero).
+// Per-pixel loops over channels use compiler vectors (Lanes): written as plain loops, C = 12 left
+// them scalar or with masked stores, which are slow on AMD cores.
 // Pooling keeps the first maximum of each window, as torch does. The neurons:
 //   reset[t] = H(mem[t-1] - thr)      mem[t] = beta * mem[t-1] + I[t] - reset[t] * thr   (subtract;
 //   zero: beta * (1 - reset[t]) * mem[t-1] + I[t]; none: beta * mem[t-1] + I[t])
@@ -18,30 +22,37 @@
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace {
 
 constexpr int64_t CHUNK = 16;  // samples per work item; gradient sums are kept per chunk
+constexpr int64_t MAX_POOL = 15;  // the largest pooling window side (fast_snn._pool_size checks it)
 
 struct Shape {
   int64_t T, B, Cin, H, W, C, K, OH, OW, pool, PH, PW;
-  int64_t sT, sB, sC, sY, sX;  // strides of a conv input (T, B, Cin, H, W): any memory layout
+  // Pixels per row of a conv output image (OH, row, C) as the kernels hold it: OW for one computed
+  // elsewhere; W for the first block's own, whose patterns run over whole input rows (the K - 1
+  // pixels past OW are never read).
+  int64_t row;
   int64_t pooled() const { return PH * PW * C; }
-  int64_t image(int64_t t, int64_t b) const { return t * sT + b * sB; }
+  int64_t image_size() const { return Cin * H * W; }  // a conv input image (Cin, H, W), contiguous
+  int64_t output_size() const { return OH * row * C; }
 };
 
+// x: the conv input (T, B, Cin, H, W), contiguous.
 Shape conv_shape(const torch::Tensor& x, const torch::Tensor& weight, int64_t pool) {
   const int64_t K = weight.size(2), OH = x.size(3) - K + 1, OW = x.size(4) - K + 1;
   return {x.size(0), x.size(1), x.size(2), x.size(3), x.size(4), weight.size(0), K, OH, OW, pool, OH / pool,
-          OW / pool, x.stride(0), x.stride(1), x.stride(2), x.stride(3), x.stride(4)};
+          OW / pool, x.size(4)};
 }
 
 // current: the conv output (T, B, OH, OW, C), contiguous.
 Shape pool_shape(const torch::Tensor& current, int64_t pool) {
   const int64_t OH = current.size(2), OW = current.size(3);
-  return {current.size(0), current.size(1), 0, OH, OW, current.size(4), 1, OH, OW, pool, OH / pool, OW / pool,
-          0, 0, 0, 0, 0};
+  return {current.size(0), current.size(1), 0, OH, OW, current.size(4), 1, OH, OW, pool, OH / pool, OW / pool, OW};
 }
 
 template <typename scalar_t>
@@ -66,50 +77,149 @@ std::vector<scalar_t> taps_last(const torch::Tensor& weight, const Shape& s) {
 }
 
 // Visits every non-zero input value v of one conv input image, once per kernel row it reaches:
-// visit(v, first conv output (offset into (OH, OW, C)), first reversed tap, run length in values).
+// visit(v, first conv output (offset into (OH, row, C)), first reversed tap, run length in values).
 template <typename scalar_t, typename F>
 inline void for_each_event(const scalar_t* image, const Shape& s, F&& visit) {
   for (int64_t ci = 0; ci < s.Cin; ++ci)
     for (int64_t iy = 0; iy < s.H; ++iy)
       for (int64_t ix = 0; ix < s.W; ++ix) {
-        const scalar_t v = image[ci * s.sC + iy * s.sY + ix * s.sX];
+        const scalar_t v = image[(ci * s.H + iy) * s.W + ix];
         if (v == scalar_t(0)) continue;
         const int64_t kx_first = std::max<int64_t>(0, ix - s.OW + 1), kx_last = std::min(s.K - 1, ix);
         for (int64_t ky = std::max<int64_t>(0, iy - s.OH + 1); ky <= std::min(s.K - 1, iy); ++ky)
-          visit(v, ((iy - ky) * s.OW + (ix - kx_last)) * s.C, ((ci * s.K + ky) * s.K + (s.K - 1 - kx_last)) * s.C,
+          visit(v, ((iy - ky) * s.row + (ix - kx_last)) * s.C, ((ci * s.K + ky) * s.K + (s.K - 1 - kx_last)) * s.C,
                 (kx_last - kx_first + 1) * s.C);
       }
 }
 
-// m, at: the running maximum of n channels and its window index; o: the next window element, d.
+// Binary inputs (the encoder's spikes) take a table instead of events: a kernel row of up to 8
+// input bits has at most 256 patterns, and the conv output is the bias plus, per input channel and
+// kernel row, the weight sum of the row's pattern; each output is then Cin * K reads of a C-long
+// run instead of a read-modify-write of C values per input event.
+constexpr int64_t MAX_PATTERN_BITS = 8;
+
+inline bool patterns_apply(const Shape& s) { return s.K <= MAX_PATTERN_BITS; }
+
+// pattern[j]: bit kx is x[j + kx] != 0, for the flat index j = (ci * H + iy) * W + ix of the image
+// (patterns that run past their row are never read). bits: scratch of the image's size. False (the
+// patterns unusable) if the image holds a value other than 0 and 1.
 template <typename scalar_t>
-inline void keep_larger(const scalar_t* __restrict o, scalar_t* __restrict m, scalar_t* __restrict at, scalar_t d,
-                        int64_t n) {
-#pragma omp simd
-  for (int64_t c = 0; c < n; ++c) {
-    const bool larger = o[c] > m[c];  // strict: ties keep the first maximum
-    m[c] = larger ? o[c] : m[c];
-    at[c] = larger ? d : at[c];
+bool bit_patterns(const scalar_t* image, const Shape& s, uint8_t* bits, uint8_t* pattern) {
+  const int64_t n = s.image_size();
+  int other = 0;
+#pragma omp simd reduction(| : other)
+  for (int64_t j = 0; j < n; ++j) {
+    other |= (image[j] != scalar_t(0)) & (image[j] != scalar_t(1));
+    bits[j] = image[j] != scalar_t(0);
   }
+  if (other) return false;
+  std::copy(bits, bits + n, pattern);
+  for (int64_t kx = 1; kx < s.K; ++kx)  // one pass per tap: whole byte vectors
+#pragma omp simd
+    for (int64_t j = 0; j < n - kx; ++j) pattern[j] |= static_cast<uint8_t>(bits[j + kx] << kx);
+  return true;
 }
 
-// Max-pools one conv output image (OH, OW, C) into current and the window index of each maximum.
+// The offset of (ci, ky, pattern) in a table of C-long rows, (Cin, K, 2^K, C).
+inline int64_t pattern_row(const Shape& s, int64_t ci, int64_t ky, int64_t pattern) {
+  return (((ci * s.K + ky) << s.K) + pattern) * s.C;
+}
+
+// sums[pattern_row(ci, ky, p) + c] = the sum of weight[c, ci, ky, kx] over the bits kx set in p.
+template <typename scalar_t>
+std::vector<scalar_t> pattern_sums(const torch::Tensor& weight, const Shape& s) {
+  std::vector<scalar_t> sums(patterns_apply(s) ? pattern_row(s, s.Cin, 0, 0) : 0, scalar_t(0));
+  if (sums.empty()) return sums;
+  auto w = weight.contiguous();
+  const scalar_t* src = w.data_ptr<scalar_t>();
+  for (int64_t ci = 0; ci < s.Cin; ++ci)
+    for (int64_t ky = 0; ky < s.K; ++ky)
+      for (int64_t p = 1; p < (int64_t(1) << s.K); ++p) {
+        const int64_t kx = __builtin_ctzll(p);  // p = the lowest bit kx + the pattern without it
+        for (int64_t c = 0; c < s.C; ++c)
+          sums[pattern_row(s, ci, ky, p) + c] =
+              sums[pattern_row(s, ci, ky, p & (p - 1)) + c] + src[((c * s.Cin + ci) * s.K + ky) * s.K + kx];
+      }
+  return sums;
+}
+
+// V values as one vector of the compiler (GCC/Clang vector extensions): per-pixel channel loops in
+// plain C++ left C = 12 to scalar code or to masked stores, which are slow on AMD cores.
+template <typename scalar_t, int64_t V>
+struct Lanes {
+  typedef scalar_t type __attribute__((vector_size(V * sizeof(scalar_t))));
+  static type load(const scalar_t* p) {
+    type v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(scalar_t* p, const type& v) { std::memcpy(p, &v, sizeof v); }
+};
+
+// Calls f(std::integral_constant<int64_t, V>()) with V the widest of 8, 4 and 1 lanes that divides C.
+template <typename F>
+inline void with_lanes(int64_t C, F&& f) {
+  if (C % 8 == 0) f(std::integral_constant<int64_t, 8>());
+  else if (C % 4 == 0) f(std::integral_constant<int64_t, 4>());
+  else f(std::integral_constant<int64_t, 1>());
+}
+
+// Max-pools one conv output image (OH, row, C) into current and the window index of each maximum.
+template <int64_t V, typename scalar_t>
+void max_pool_lanes(const scalar_t* out, const Shape& s, scalar_t* current, scalar_t* best) {
+  using L = Lanes<scalar_t, V>;
+  const int64_t p = s.pool;
+  int64_t window[MAX_POOL * MAX_POOL];  // window index -> offset from the window's corner
+  for (int64_t d = 0; d < p * p; ++d) window[d] = ((d / p) * s.row + d % p) * s.C;
+  for (int64_t py = 0; py < s.PH; ++py)
+    for (int64_t px = 0; px < s.PW; ++px)
+      for (int64_t c0 = 0; c0 < s.C; c0 += V) {
+        const scalar_t* corner = out + (py * p * s.row + px * p) * s.C + c0;
+        typename L::type m = L::load(corner), at = m - m;
+        for (int64_t d = 1; d < p * p; ++d) {
+          const typename L::type o = L::load(corner + window[d]);
+          const auto larger = o > m;  // strict: ties keep the first maximum
+          at = larger ? at - at + scalar_t(d) : at;
+          m = larger ? o : m;
+        }
+        const int64_t i = (py * s.PW + px) * s.C + c0;
+        L::store(current + i, m);
+        L::store(best + i, at);
+      }
+}
+
 template <typename scalar_t>
 void max_pool(const scalar_t* out, const Shape& s, scalar_t* current, scalar_t* best) {
-  const int64_t p = s.pool;
-  for (int64_t py = 0; py < s.PH; ++py)
-    for (int64_t px = 0; px < s.PW; ++px) {
-      scalar_t* m = current + (py * s.PW + px) * s.C;
-      scalar_t* idx = best + (py * s.PW + px) * s.C;
-      const scalar_t* first = out + (py * p * s.OW + px * p) * s.C;
-#pragma omp simd
-      for (int64_t c = 0; c < s.C; ++c) {
-        m[c] = first[c];
-        idx[c] = 0;
-      }
-      for (int64_t d = 1; d < p * p; ++d)
-        keep_larger(out + ((py * p + d / p) * s.OW + px * p + d % p) * s.C, m, idx, scalar_t(d), s.C);
+  with_lanes(s.C, [&](auto lanes) { max_pool_lanes<decltype(lanes)::value>(out, s, current, best); });
+}
+
+// The conv output (OH, row = W, C) of a binary image from its patterns: the bias plus, per input
+// channel and kernel row, the sums of the row's pattern. The pattern of pixel q = oy * W + ox in
+// kernel row ky is at (ci * H + ky) * W + q, so pixels run as one flat range, U at a time: U
+// independent sums hide the latency of the additions.
+template <int64_t V, typename scalar_t>
+void pattern_conv_lanes(const uint8_t* pattern, const scalar_t* sums, const scalar_t* bias, const Shape& s,
+                        scalar_t* out) {
+  using L = Lanes<scalar_t, V>;
+  constexpr int64_t U = 8;
+  const int64_t pixels = (s.OH - 1) * s.W + s.OW;
+  auto group = [&](int64_t q0, auto count) {  // pixels q0 .. q0 + count - 1
+    constexpr int64_t N = decltype(count)::value;
+    for (int64_t c0 = 0; c0 < s.C; c0 += V) {
+      typename L::type acc[N];
+      for (int64_t u = 0; u < N; ++u) acc[u] = L::load(bias + c0);
+      for (int64_t ci = 0; ci < s.Cin; ++ci)
+        for (int64_t ky = 0; ky < s.K; ++ky) {
+          const uint8_t* row = pattern + (ci * s.H + ky) * s.W + q0;
+          const scalar_t* table = sums + pattern_row(s, ci, ky, 0) + c0;
+          for (int64_t u = 0; u < N; ++u) acc[u] += L::load(table + row[u] * s.C);
+        }
+      for (int64_t u = 0; u < N; ++u) L::store(out + (q0 + u) * s.C + c0, acc[u]);
     }
+  };
+  int64_t q0 = 0;
+  for (; q0 + U <= pixels; q0 += U) group(q0, std::integral_constant<int64_t, U>());
+  for (; q0 < pixels; ++q0) group(q0, std::integral_constant<int64_t, 1>());
 }
 
 // One step of the neurons on the pooled current; writes this step's spikes, membranes and argmax.
@@ -144,25 +254,25 @@ void unfire(const Neurons<scalar_t>& n, int64_t count, const scalar_t* __restric
     carry[i] = g_current[i] * n.beta;
   }
   if (n.mode == 1 && previous != nullptr)  // zero reset: no memory through a step that followed a spike
-    for (int64_t i = 0; i < count; ++i)
-      if (previous[i] - n.thr > 0) carry[i] = scalar_t(0);
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) carry[i] *= previous[i] - n.thr > 0 ? scalar_t(0) : scalar_t(1);
 }
 
-// Calls visit(position, i) for every pooled neuron i with the conv output position (offset into
-// (OH, OW, C)) of its window's maximum; integer division only once per window.
+// Calls visit(pixel, c, i) for every pooled neuron i = (py, px, c) with the conv output pixel
+// (oy * row + ox) of its window's maximum; integer division only once per window.
 template <typename F>
 inline void for_each_argmax(const Shape& s, const uint8_t* arg, F&& visit) {
-  std::vector<int64_t> window(s.pool * s.pool);  // window index -> offset from the window's corner
-  for (int64_t d = 0; d < s.pool * s.pool; ++d) window[d] = ((d / s.pool) * s.OW + d % s.pool) * s.C;
+  std::vector<int64_t> window(s.pool * s.pool);  // window index -> pixel offset from the window's corner
+  for (int64_t d = 0; d < s.pool * s.pool; ++d) window[d] = (d / s.pool) * s.row + d % s.pool;
   for (int64_t py = 0; py < s.PH; ++py)
     for (int64_t px = 0; px < s.PW; ++px) {
-      const int64_t corner = (py * s.pool * s.OW + px * s.pool) * s.C, first = (py * s.PW + px) * s.C;
-      for (int64_t c = 0; c < s.C; ++c) visit(corner + window[arg[first + c]] + c, first + c);
+      const int64_t corner = py * s.pool * s.row + px * s.pool, first = (py * s.PW + px) * s.C;
+      for (int64_t c = 0; c < s.C; ++c) visit(corner + window[arg[first + c]], c, first + c);
     }
 }
 
 // Runs the neurons forward over all samples and steps; conv_output(t, b, buffer) returns the conv
-// output image (OH, OW, C) of step t, sample b (in the buffer or elsewhere).
+// output image (OH, row, C) of step t, sample b (in the buffer or elsewhere).
 template <typename scalar_t, typename ConvOutput>
 std::vector<torch::Tensor> run_forward(const Shape& s, const Neurons<scalar_t>& n, const torch::TensorOptions& options,
                                        ConvOutput&& conv_output) {
@@ -172,7 +282,7 @@ std::vector<torch::Tensor> run_forward(const Shape& s, const Neurons<scalar_t>& 
   scalar_t *spk = spikes.data_ptr<scalar_t>(), *mem_out = membranes.data_ptr<scalar_t>();
   uint8_t* arg = argmax.data_ptr<uint8_t>();
   at::parallel_for(0, (s.B + CHUNK - 1) / CHUNK, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
-    std::vector<scalar_t> buffer(s.OH * s.OW * s.C), current(s.pooled()), mem(s.pooled()), best(s.pooled());
+    std::vector<scalar_t> buffer(s.output_size()), current(s.pooled()), mem(s.pooled()), best(s.pooled());
     for (int64_t b = chunk_begin * CHUNK; b < std::min(s.B, chunk_end * CHUNK); ++b) {
       std::fill(mem.begin(), mem.end(), scalar_t(0));
       for (int64_t t = 0; t < s.T; ++t) {
@@ -213,13 +323,25 @@ std::vector<torch::Tensor> conv_forward_impl(const torch::Tensor& x, const torch
                                              const torch::Tensor& bias, int64_t pool, const Neurons<scalar_t>& n) {
   const Shape s = conv_shape(x, weight, pool);
   const auto taps = taps_last<scalar_t>(weight, s);
+  const auto sums = pattern_sums<scalar_t>(weight, s);
   std::vector<scalar_t> bias_row(s.OW * s.C);  // one conv output row holding only the bias
   for (int64_t o = 0; o < s.OW; ++o)
     for (int64_t c = 0; c < s.C; ++c) bias_row[o * s.C + c] = bias.data_ptr<scalar_t>()[c];
   const scalar_t* xs = x.data_ptr<scalar_t>();
+  // Per thread: an image's bits, then its patterns.
+  std::vector<std::vector<uint8_t>> scratch(at::get_num_threads(), std::vector<uint8_t>(2 * s.image_size()));
   return run_forward<scalar_t>(s, n, x.options(), [&](int64_t t, int64_t b, scalar_t* out) -> const scalar_t* {
-    for (int64_t oy = 0; oy < s.OH; ++oy) std::copy(bias_row.begin(), bias_row.end(), out + oy * s.OW * s.C);
-    for_each_event(xs + s.image(t, b), s, [&](scalar_t v, int64_t at, int64_t tap, int64_t run) {
+    const scalar_t* image = xs + (t * s.B + b) * s.image_size();
+    uint8_t* bits = scratch[at::get_thread_num()].data();
+    uint8_t* pattern = bits + s.image_size();
+    if (patterns_apply(s) && bit_patterns(image, s, bits, pattern)) {
+      with_lanes(s.C, [&](auto lanes) {
+        pattern_conv_lanes<decltype(lanes)::value>(pattern, sums.data(), bias_row.data(), s, out);
+      });
+      return out;
+    }
+    for (int64_t oy = 0; oy < s.OH; ++oy) std::copy(bias_row.begin(), bias_row.end(), out + oy * s.row * s.C);
+    for_each_event(image, s, [&](scalar_t v, int64_t at, int64_t tap, int64_t run) {
       scalar_t* o = out + at;
       const scalar_t* w = &taps[tap];
 #pragma omp simd
@@ -235,37 +357,98 @@ std::vector<torch::Tensor> conv_backward_impl(const torch::Tensor& grad_spikes, 
                                               const torch::Tensor& argmax, int64_t pool, const Neurons<scalar_t>& n) {
   const Shape s = conv_shape(x, weight, pool);
   const int64_t chunks = (s.B + CHUNK - 1) / CHUNK, taps_size = s.Cin * s.K * s.K * s.C;
-  auto per_chunk = torch::zeros({chunks, taps_size + s.C}, x.options());  // weight taps, then bias
+  const int64_t table_size = patterns_apply(s) ? pattern_row(s, s.Cin, 0, 0) : 0;
+  // Per chunk: weight taps (event path), the gradient per pattern (table path), the bias.
+  auto per_chunk = torch::zeros({chunks, taps_size + table_size + s.C}, x.options());
   const scalar_t* xs = x.data_ptr<scalar_t>();
   // One conv output gradient buffer per thread, zero except where a step writes it (then cleared).
-  std::vector<std::vector<scalar_t>> g_out(at::get_num_threads(), std::vector<scalar_t>(s.OH * s.OW * s.C, 0));
+  std::vector<std::vector<scalar_t>> g_out(at::get_num_threads(), std::vector<scalar_t>(s.output_size(), 0));
+  std::vector<std::vector<uint8_t>> scratch(at::get_num_threads(), std::vector<uint8_t>(2 * s.image_size()));
+  std::vector<std::vector<int32_t>> maxima(at::get_num_threads(), std::vector<int32_t>(s.pooled()));  // pixels
   run_backward<scalar_t>(s, n, grad_spikes, membranes, argmax,
                          [&](int64_t t, int64_t b, int64_t chunk, const scalar_t* g_current, const uint8_t* arg) {
-    scalar_t* g = g_out[at::get_thread_num()].data();
-    scalar_t* g_taps = per_chunk.data_ptr<scalar_t>() + chunk * (taps_size + s.C);
-    scalar_t* g_bias = g_taps + taps_size;
-    for_each_argmax(s, arg, [&](int64_t at, int64_t i) { g[at] = g_current[i]; });
+    scalar_t* g_taps = per_chunk.data_ptr<scalar_t>() + chunk * (taps_size + table_size + s.C);
+    scalar_t* g_table = g_taps + taps_size;
+    scalar_t* g_bias = g_table + table_size;
     for (int64_t i = 0; i < s.pooled(); i += s.C)
       for (int64_t c = 0; c < s.C; ++c) g_bias[c] += g_current[i + c];
-    for_each_event(xs + s.image(t, b), s, [&](scalar_t v, int64_t at, int64_t tap, int64_t run) {
+    const scalar_t* image = xs + (t * s.B + b) * s.image_size();
+    uint8_t* bits = scratch[at::get_thread_num()].data();
+    uint8_t* pattern = bits + s.image_size();
+    if (patterns_apply(s) && bit_patterns(image, s, bits, pattern)) {
+      // Each maximum's gradient goes to the pattern its window of inputs shows, row by row.
+      int32_t* pixel = maxima[at::get_thread_num()].data();
+      for_each_argmax(s, arg, [&](int64_t at, int64_t, int64_t i) { pixel[i] = static_cast<int32_t>(at); });
+      for (int64_t ci = 0; ci < s.Cin; ++ci)
+        for (int64_t ky = 0; ky < s.K; ++ky) {
+          scalar_t* table = g_table + pattern_row(s, ci, ky, 0);
+          const uint8_t* row = pattern + (ci * s.H + ky) * s.W;
+          for (int64_t i0 = 0; i0 < s.pooled(); i0 += s.C)
+            for (int64_t c = 0; c < s.C; ++c) table[row[pixel[i0 + c]] * s.C + c] += g_current[i0 + c];
+        }
+      return;
+    }
+    scalar_t* g = g_out[at::get_thread_num()].data();
+    for_each_argmax(s, arg, [&](int64_t pixel, int64_t c, int64_t i) { g[pixel * s.C + c] = g_current[i]; });
+    for_each_event(image, s, [&](scalar_t v, int64_t at, int64_t tap, int64_t run) {
       const scalar_t* go = g + at;
       scalar_t* gw = g_taps + tap;
 #pragma omp simd
       for (int64_t c = 0; c < run; ++c) gw[c] += v * go[c];
     });
-    for_each_argmax(s, arg, [&](int64_t at, int64_t) { g[at] = scalar_t(0); });
+    for_each_argmax(s, arg, [&](int64_t pixel, int64_t c, int64_t) { g[pixel * s.C + c] = scalar_t(0); });
   });
   auto sums = per_chunk.sum(0);  // chunks in order: the same result for any number of threads
+  scalar_t* total = sums.data_ptr<scalar_t>();
+  for (int64_t ci = 0; ci < s.Cin && table_size > 0; ++ci)  // a pattern's gradient reaches each of its taps
+    for (int64_t ky = 0; ky < s.K; ++ky)
+      for (int64_t p = 1; p < (int64_t(1) << s.K); ++p)
+        for (int64_t kx = 0; kx < s.K; ++kx)
+          if (p >> kx & 1)
+            for (int64_t c = 0; c < s.C; ++c)
+              total[((ci * s.K + ky) * s.K + (s.K - 1 - kx)) * s.C + c] += total[taps_size + pattern_row(s, ci, ky, p) + c];
   auto g_weight = sums.narrow(0, 0, taps_size).view({s.Cin, s.K, s.K, s.C}).flip({2}).permute({3, 0, 1, 2})
                       .contiguous();
-  return {g_weight, sums.narrow(0, taps_size, s.C).clone()};
+  return {g_weight, sums.narrow(0, taps_size + table_size, s.C).clone()};
+}
+
+// out[0, run) += the sum over k < count of scale[k] x row(k)[0, run). The sum is kept in registers
+// (even and odd k apart: more independent additions in flight) and stored once: updating out row
+// by row costs a store per row and chains each update to the one before through memory.
+template <typename scalar_t, typename Row>
+inline void add_scaled_rows(scalar_t* out, int64_t run, int64_t count, const scalar_t* scale, Row&& row) {
+  auto block = [&](int64_t j0, auto lanes, auto vectors) {  // A vectors of V lanes from j0
+    constexpr int64_t V = decltype(lanes)::value, A = decltype(vectors)::value;
+    using L = Lanes<scalar_t, V>;
+    typename L::type even[A], odd[A];
+    for (int64_t a = 0; a < A; ++a) even[a] = L::load(out + j0 + a * V), odd[a] = even[a] - even[a];
+    int64_t k = 0;
+    for (; k + 1 < count; k += 2) {
+      const scalar_t *r0 = row(k) + j0, *r1 = row(k + 1) + j0;
+      for (int64_t a = 0; a < A; ++a) {
+        even[a] += scale[k] * L::load(r0 + a * V);
+        odd[a] += scale[k + 1] * L::load(r1 + a * V);
+      }
+    }
+    if (k < count)
+      for (int64_t a = 0; a < A; ++a) even[a] += scale[k] * L::load(row(k) + j0 + a * V);
+    for (int64_t a = 0; a < A; ++a) L::store(out + j0 + a * V, even[a] + odd[a]);
+  };
+  using std::integral_constant;
+  int64_t j0 = 0;
+  for (; j0 + 32 <= run; j0 += 32) block(j0, integral_constant<int64_t, 8>(), integral_constant<int64_t, 4>());
+  for (; j0 + 8 <= run; j0 += 8) block(j0, integral_constant<int64_t, 8>(), integral_constant<int64_t, 1>());
+  for (; j0 + 4 <= run; j0 += 4) block(j0, integral_constant<int64_t, 4>(), integral_constant<int64_t, 1>());
+  for (; j0 < run; ++j0) block(j0, integral_constant<int64_t, 1>(), integral_constant<int64_t, 1>());
 }
 
 // The gradients of a conv (stride 1, no padding) followed by max-pool -> LIF, from the LIF's spike
 // gradients: only each window's argmax carries a conv output gradient (a quarter of them for 2x2
-// pooling), so each one adds g x its input patch to the weight gradient and g x its weights to the
-// input gradient, one contiguous run of K * Cin values per kernel row. x: the conv input as
-// (T, B, H, W, Cin) contiguous (channels last); weight (C, Cin, K, K).
+// pooling). Each such output of channel c adds g x its input patch to c's weight gradient and g x
+// c's weights to the input gradient around it, one contiguous run of K * Cin values per kernel row.
+// Two passes keep the sums in registers: channel by channel over its windows for the weights,
+// window position by position over the channels whose maximum sits there for the inputs.
+// x: the conv input as (T, B, H, W, Cin) contiguous (channels last); weight (C, Cin, K, K).
 template <typename scalar_t>
 std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_spikes, const torch::Tensor& x,
                                                      const torch::Tensor& weight, const torch::Tensor& membranes,
@@ -273,8 +456,9 @@ std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_s
                                                      const Neurons<scalar_t>& n) {
   const int64_t T = x.size(0), B = x.size(1), H = x.size(2), W = x.size(3), Cin = x.size(4), K = weight.size(2);
   const Shape s{T, B, Cin, H, W, weight.size(0), K, H - K + 1, W - K + 1, pool, (H - K + 1) / pool,
-                (W - K + 1) / pool, 0, 0, 0, 0, 0};
+                (W - K + 1) / pool, W - K + 1};
   const int64_t run = K * Cin, taps_size = s.C * K * run, chunks = (B + CHUNK - 1) / CHUNK;
+  const int64_t windows = s.PH * s.PW, positions = pool * pool, line = W * Cin;
   std::vector<scalar_t> to_input(taps_size);  // weight as (C, K, K, Cin)
   {
     auto w = weight.contiguous();
@@ -283,38 +467,61 @@ std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_s
       for (int64_t ci = 0; ci < Cin; ++ci)
         for (int64_t tap = 0; tap < K * K; ++tap) to_input[(c * K * K + tap) * Cin + ci] = src[(c * Cin + ci) * K * K + tap];
   }
+  std::vector<int64_t> position(positions);  // window position -> input offset from the window's corner
+  for (int64_t d = 0; d < positions; ++d) position[d] = ((d / pool) * W + d % pool) * Cin;
+  std::vector<int64_t> corner(windows);  // window -> input offset of its corner
+  for (int64_t w = 0; w < windows; ++w) corner[w] = ((w / s.PW) * pool * W + (w % s.PW) * pool) * Cin;
   auto g_x = torch::empty_like(x);
   auto per_chunk = torch::zeros({chunks, taps_size + s.C}, x.options());  // (C, K, K, Cin) taps, then bias
   const scalar_t* xs = x.data_ptr<scalar_t>();
   scalar_t* gx = g_x.data_ptr<scalar_t>();
-  std::vector<int64_t> dy(pool * pool), dx(pool * pool);
-  for (int64_t d = 0; d < pool * pool; ++d) dy[d] = d / pool, dx[d] = d % pool;
+  // Per thread: each channel's windows (input offset of the maximum, gradient), and one window's
+  // channels ordered by the position of their maximum (channel, gradient, and where each position starts).
+  struct Scratch {
+    std::vector<int64_t> offset;
+    std::vector<scalar_t> gain, sorted_gain;
+    std::vector<int64_t> sorted, start;
+  };
+  std::vector<Scratch> scratch(at::get_num_threads(), Scratch{std::vector<int64_t>(s.C * windows),
+      std::vector<scalar_t>(s.C * windows), std::vector<scalar_t>(s.C), std::vector<int64_t>(s.C),
+      std::vector<int64_t>(positions + 1)});
   run_backward<scalar_t>(s, n, grad_spikes, membranes, argmax,
                          [&](int64_t t, int64_t b, int64_t chunk, const scalar_t* g_current, const uint8_t* arg) {
-    const scalar_t* image = xs + (t * B + b) * H * W * Cin;
-    scalar_t* g_image = gx + (t * B + b) * H * W * Cin;
-    std::fill(g_image, g_image + H * W * Cin, scalar_t(0));
+    const scalar_t* image = xs + (t * B + b) * H * line;
+    scalar_t* g_image = gx + (t * B + b) * H * line;
+    std::fill(g_image, g_image + H * line, scalar_t(0));
     scalar_t* g_taps = per_chunk.data_ptr<scalar_t>() + chunk * (taps_size + s.C);
     scalar_t* g_bias = g_taps + taps_size;
-    for (int64_t py = 0; py < s.PH; ++py)
-      for (int64_t px = 0; px < s.PW; ++px)
-        for (int64_t c = 0; c < s.C; ++c) {
-          const int64_t i = (py * s.PW + px) * s.C + c;
-          const scalar_t g = g_current[i];
-          const int64_t oy = py * pool + dy[arg[i]], ox = px * pool + dx[arg[i]];
-          g_bias[c] += g;
-          for (int64_t ky = 0; ky < K; ++ky) {
-            const scalar_t* __restrict in = image + ((oy + ky) * W + ox) * Cin;
-            scalar_t* __restrict g_in = g_image + ((oy + ky) * W + ox) * Cin;
-            const scalar_t* __restrict w = &to_input[(c * K + ky) * run];
-            scalar_t* __restrict g_w = g_taps + (c * K + ky) * run;
-#pragma omp simd
-            for (int64_t j = 0; j < run; ++j) {
-              g_w[j] += g * in[j];
-              g_in[j] += g * w[j];
-            }
-          }
-        }
+    Scratch& m = scratch[at::get_thread_num()];
+    for (int64_t w = 0; w < windows; ++w)
+      for (int64_t c = 0; c < s.C; ++c) {
+        m.offset[c * windows + w] = corner[w] + position[arg[w * s.C + c]];
+        m.gain[c * windows + w] = g_current[w * s.C + c];
+        g_bias[c] += g_current[w * s.C + c];
+      }
+    for (int64_t c = 0; c < s.C; ++c)
+      for (int64_t ky = 0; ky < K; ++ky)
+        add_scaled_rows(g_taps + (c * K + ky) * run, run, windows, &m.gain[c * windows],
+                        [&](int64_t k) { return image + m.offset[c * windows + k] + ky * line; });
+    for (int64_t w = 0; w < windows; ++w) {
+      const uint8_t* at = arg + w * s.C;
+      std::fill(m.start.begin(), m.start.end(), 0);  // counting sort of the channels by position
+      for (int64_t c = 0; c < s.C; ++c) ++m.start[at[c] + 1];
+      for (int64_t d = 0; d < positions; ++d) m.start[d + 1] += m.start[d];
+      for (int64_t c = 0; c < s.C; ++c) {
+        const int64_t k = m.start[at[c]]++;
+        m.sorted[k] = c;
+        m.sorted_gain[k] = g_current[w * s.C + c];
+      }
+      for (int64_t d = positions; d > 0; --d) m.start[d] = m.start[d - 1];  // back to the starts
+      m.start[0] = 0;
+      for (int64_t d = 0; d < positions; ++d) {
+        const int64_t first = m.start[d], count = m.start[d + 1] - first;
+        for (int64_t ky = 0; ky < K && count > 0; ++ky)
+          add_scaled_rows(g_image + corner[w] + position[d] + ky * line, run, count, &m.sorted_gain[first],
+                          [&](int64_t k) { return to_input.data() + (m.sorted[first + k] * K + ky) * run; });
+      }
+    }
   });
   auto sums = per_chunk.sum(0);  // chunks in order: the same result for any number of threads
   auto g_weight = sums.narrow(0, 0, taps_size).view({s.C, K, K, Cin}).permute({0, 3, 1, 2}).contiguous();
@@ -328,14 +535,14 @@ Neurons<scalar_t> neurons(double beta, double threshold, double slope, int64_t m
 
 }  // namespace
 
-// x: (T, B, Cin, H, W), any strides; weight (C, Cin, K, K), stride 1, no padding; bias (C); pool:
+// x: (T, B, Cin, H, W) (made contiguous); weight (C, Cin, K, K), stride 1, no padding; bias (C); pool:
 // max-pool kernel = stride (1: none). Returns spikes, membranes and the argmax of each pooling
 // window, each (T, B, H', W', C) (channels last).
 std::vector<torch::Tensor> conv_forward(torch::Tensor x, torch::Tensor weight, torch::Tensor bias, int64_t pool,
                                         double beta, double threshold, int64_t mode) {
   std::vector<torch::Tensor> result;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv_pool_lif_forward", [&] {
-    result = conv_forward_impl<scalar_t>(x, weight, bias, pool, neurons<scalar_t>(beta, threshold, 0, mode));
+    result = conv_forward_impl<scalar_t>(x.contiguous(), weight, bias, pool, neurons<scalar_t>(beta, threshold, 0, mode));
   });
   return result;
 }
@@ -346,7 +553,7 @@ std::vector<torch::Tensor> conv_backward(torch::Tensor grad_spikes, torch::Tenso
                                          double threshold, double slope, int64_t mode) {
   std::vector<torch::Tensor> result;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv_pool_lif_backward", [&] {
-    result = conv_backward_impl<scalar_t>(grad_spikes, x, weight, membranes, argmax, pool,
+    result = conv_backward_impl<scalar_t>(grad_spikes, x.contiguous(), weight, membranes, argmax, pool,
                                           neurons<scalar_t>(beta, threshold, slope, mode));
   });
   return result;
@@ -379,7 +586,7 @@ std::vector<torch::Tensor> pool_backward(torch::Tensor grad_spikes, torch::Tenso
                            [&](int64_t t, int64_t b, int64_t, const scalar_t* g_current, const uint8_t* arg) {
       scalar_t* image = g + (t * s.B + b) * s.OH * s.OW * s.C;
       std::fill(image, image + s.OH * s.OW * s.C, scalar_t(0));
-      for_each_argmax(s, arg, [&](int64_t at, int64_t i) { image[at] = g_current[i]; });
+      for_each_argmax(s, arg, [&](int64_t pixel, int64_t c, int64_t i) { image[pixel * s.C + c] = g_current[i]; });
     });
   });
   return {grad};
