@@ -412,34 +412,44 @@ std::vector<torch::Tensor> conv_backward_impl(const torch::Tensor& grad_spikes, 
   return {g_weight, sums.narrow(0, taps_size + table_size, s.C).clone()};
 }
 
-// out[0, run) += the sum over k < count of scale[k] x row(k)[0, run). The sum is kept in registers
-// (even and odd k apart: more independent additions in flight) and stored once: updating out row
-// by row costs a store per row and chains each update to the one before through memory.
+constexpr int64_t LANES = 8;  // values per vector in the sparse backward
+
+// out[0, vectors * LANES) += the sum over k < count of scale[k] x row(k)[0, vectors * LANES). The
+// sum is kept in registers (even and odd k apart: more independent additions in flight), up to 8
+// vectors at once, and stored once: updating out row by row costs a store per row and chains each
+// update to the one before through memory.
 template <typename scalar_t, typename Row>
-inline void add_scaled_rows(scalar_t* out, int64_t run, int64_t count, const scalar_t* scale, Row&& row) {
-  auto block = [&](int64_t j0, auto lanes, auto vectors) {  // A vectors of V lanes from j0
-    constexpr int64_t V = decltype(lanes)::value, A = decltype(vectors)::value;
-    using L = Lanes<scalar_t, V>;
+inline void add_scaled_rows(scalar_t* out, int64_t vectors, int64_t count, const scalar_t* scale, Row&& row) {
+  using L = Lanes<scalar_t, LANES>;
+  auto block = [&](int64_t j0, auto width) {  // A vectors from value j0
+    constexpr int64_t A = decltype(width)::value;
     typename L::type even[A], odd[A];
-    for (int64_t a = 0; a < A; ++a) even[a] = L::load(out + j0 + a * V), odd[a] = even[a] - even[a];
+    for (int64_t a = 0; a < A; ++a) even[a] = L::load(out + j0 + a * LANES), odd[a] = even[a] - even[a];
     int64_t k = 0;
     for (; k + 1 < count; k += 2) {
       const scalar_t *r0 = row(k) + j0, *r1 = row(k + 1) + j0;
       for (int64_t a = 0; a < A; ++a) {
-        even[a] += scale[k] * L::load(r0 + a * V);
-        odd[a] += scale[k + 1] * L::load(r1 + a * V);
+        even[a] += scale[k] * L::load(r0 + a * LANES);
+        odd[a] += scale[k + 1] * L::load(r1 + a * LANES);
       }
     }
     if (k < count)
-      for (int64_t a = 0; a < A; ++a) even[a] += scale[k] * L::load(row(k) + j0 + a * V);
-    for (int64_t a = 0; a < A; ++a) L::store(out + j0 + a * V, even[a] + odd[a]);
+      for (int64_t a = 0; a < A; ++a) even[a] += scale[k] * L::load(row(k) + j0 + a * LANES);
+    for (int64_t a = 0; a < A; ++a) L::store(out + j0 + a * LANES, even[a] + odd[a]);
   };
   using std::integral_constant;
-  int64_t j0 = 0;
-  for (; j0 + 32 <= run; j0 += 32) block(j0, integral_constant<int64_t, 8>(), integral_constant<int64_t, 4>());
-  for (; j0 + 8 <= run; j0 += 8) block(j0, integral_constant<int64_t, 8>(), integral_constant<int64_t, 1>());
-  for (; j0 + 4 <= run; j0 += 4) block(j0, integral_constant<int64_t, 4>(), integral_constant<int64_t, 1>());
-  for (; j0 < run; ++j0) block(j0, integral_constant<int64_t, 1>(), integral_constant<int64_t, 1>());
+  int64_t v = 0;
+  for (; v + 8 <= vectors; v += 8) block(v * LANES, integral_constant<int64_t, 8>());
+  switch (vectors - v) {  // the rest in one pass over the rows
+    case 1: block(v * LANES, integral_constant<int64_t, 1>()); break;
+    case 2: block(v * LANES, integral_constant<int64_t, 2>()); break;
+    case 3: block(v * LANES, integral_constant<int64_t, 3>()); break;
+    case 4: block(v * LANES, integral_constant<int64_t, 4>()); break;
+    case 5: block(v * LANES, integral_constant<int64_t, 5>()); break;
+    case 6: block(v * LANES, integral_constant<int64_t, 6>()); break;
+    case 7: block(v * LANES, integral_constant<int64_t, 7>()); break;
+    default: break;
+  }
 }
 
 // The gradients of a conv (stride 1, no padding) followed by max-pool -> LIF, from the LIF's spike
@@ -447,7 +457,9 @@ inline void add_scaled_rows(scalar_t* out, int64_t run, int64_t count, const sca
 // pooling). Each such output of channel c adds g x its input patch to c's weight gradient and g x
 // c's weights to the input gradient around it, one contiguous run of K * Cin values per kernel row.
 // Two passes keep the sums in registers: channel by channel over its windows for the weights,
-// window position by position over the channels whose maximum sits there for the inputs.
+// window position by position over the channels whose maximum sits there for the inputs. Runs are
+// padded to whole vectors: weight rows with zeros, and each image is copied into a buffer with a
+// vector of room after it, so reading past a run is safe and adds nothing where it matters.
 // x: the conv input as (T, B, H, W, Cin) contiguous (channels last); weight (C, Cin, K, K).
 template <typename scalar_t>
 std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_spikes, const torch::Tensor& x,
@@ -457,74 +469,85 @@ std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_s
   const int64_t T = x.size(0), B = x.size(1), H = x.size(2), W = x.size(3), Cin = x.size(4), K = weight.size(2);
   const Shape s{T, B, Cin, H, W, weight.size(0), K, H - K + 1, W - K + 1, pool, (H - K + 1) / pool,
                 (W - K + 1) / pool, W - K + 1};
-  const int64_t run = K * Cin, taps_size = s.C * K * run, chunks = (B + CHUNK - 1) / CHUNK;
-  const int64_t windows = s.PH * s.PW, positions = pool * pool, line = W * Cin;
-  std::vector<scalar_t> to_input(taps_size);  // weight as (C, K, K, Cin)
+  const int64_t run = K * Cin, vectors = (run + LANES - 1) / LANES, padded = vectors * LANES;
+  const int64_t taps_size = s.C * K * padded, chunks = (B + CHUNK - 1) / CHUNK;
+  const int64_t windows = s.PH * s.PW, positions = pool * pool, line = W * Cin, image_size = H * line;
+  std::vector<scalar_t> to_input(taps_size, scalar_t(0));  // weight as (C, K, K * Cin padded)
   {
     auto w = weight.contiguous();
     const scalar_t* src = w.data_ptr<scalar_t>();
     for (int64_t c = 0; c < s.C; ++c)
       for (int64_t ci = 0; ci < Cin; ++ci)
-        for (int64_t tap = 0; tap < K * K; ++tap) to_input[(c * K * K + tap) * Cin + ci] = src[(c * Cin + ci) * K * K + tap];
+        for (int64_t ky = 0; ky < K; ++ky)
+          for (int64_t kx = 0; kx < K; ++kx)
+            to_input[(c * K + ky) * padded + kx * Cin + ci] = src[((c * Cin + ci) * K + ky) * K + kx];
   }
   std::vector<int64_t> position(positions);  // window position -> input offset from the window's corner
   for (int64_t d = 0; d < positions; ++d) position[d] = ((d / pool) * W + d % pool) * Cin;
   std::vector<int64_t> corner(windows);  // window -> input offset of its corner
   for (int64_t w = 0; w < windows; ++w) corner[w] = ((w / s.PW) * pool * W + (w % s.PW) * pool) * Cin;
   auto g_x = torch::empty_like(x);
-  auto per_chunk = torch::zeros({chunks, taps_size + s.C}, x.options());  // (C, K, K, Cin) taps, then bias
+  auto per_chunk = torch::zeros({chunks, taps_size + s.C}, x.options());  // (C, K, K * Cin padded), bias
   const scalar_t* xs = x.data_ptr<scalar_t>();
   scalar_t* gx = g_x.data_ptr<scalar_t>();
-  // Per thread: each channel's windows (input offset of the maximum, gradient), and one window's
-  // channels ordered by the position of their maximum (channel, gradient, and where each position starts).
+  // Per thread: the image and its gradient, each with room for a vector after it; each channel's
+  // windows (input offset of the maximum, gradient); one window's channels ordered by the position
+  // of their maximum (channel, gradient, and where each position starts).
   struct Scratch {
+    std::vector<scalar_t> image, g_image;
     std::vector<int64_t> offset;
     std::vector<scalar_t> gain, sorted_gain;
     std::vector<int64_t> sorted, start;
   };
-  std::vector<Scratch> scratch(at::get_num_threads(), Scratch{std::vector<int64_t>(s.C * windows),
+  std::vector<Scratch> scratch(at::get_num_threads(), Scratch{std::vector<scalar_t>(image_size + LANES, 0),
+      std::vector<scalar_t>(image_size + LANES), std::vector<int64_t>(s.C * windows),
       std::vector<scalar_t>(s.C * windows), std::vector<scalar_t>(s.C), std::vector<int64_t>(s.C),
       std::vector<int64_t>(positions + 1)});
   run_backward<scalar_t>(s, n, grad_spikes, membranes, argmax,
                          [&](int64_t t, int64_t b, int64_t chunk, const scalar_t* g_current, const uint8_t* arg) {
-    const scalar_t* image = xs + (t * B + b) * H * line;
-    scalar_t* g_image = gx + (t * B + b) * H * line;
-    std::fill(g_image, g_image + H * line, scalar_t(0));
+    // Raw pointers: through the vectors the compiler reloads each data pointer after every store.
+    Scratch& m = scratch[at::get_thread_num()];
+    scalar_t *image = m.image.data(), *g_image = m.g_image.data(), *gain = m.gain.data();
+    scalar_t* sorted_gain = m.sorted_gain.data();
+    int64_t *offset = m.offset.data(), *sorted = m.sorted.data(), *start = m.start.data();
+    std::copy(xs + (t * B + b) * image_size, xs + (t * B + b + 1) * image_size, image);
+    std::fill(g_image, g_image + image_size + LANES, scalar_t(0));
     scalar_t* g_taps = per_chunk.data_ptr<scalar_t>() + chunk * (taps_size + s.C);
     scalar_t* g_bias = g_taps + taps_size;
-    Scratch& m = scratch[at::get_thread_num()];
     for (int64_t w = 0; w < windows; ++w)
       for (int64_t c = 0; c < s.C; ++c) {
-        m.offset[c * windows + w] = corner[w] + position[arg[w * s.C + c]];
-        m.gain[c * windows + w] = g_current[w * s.C + c];
+        offset[c * windows + w] = corner[w] + position[arg[w * s.C + c]];
+        gain[c * windows + w] = g_current[w * s.C + c];
         g_bias[c] += g_current[w * s.C + c];
       }
     for (int64_t c = 0; c < s.C; ++c)
       for (int64_t ky = 0; ky < K; ++ky)
-        add_scaled_rows(g_taps + (c * K + ky) * run, run, windows, &m.gain[c * windows],
-                        [&](int64_t k) { return image + m.offset[c * windows + k] + ky * line; });
+        add_scaled_rows(g_taps + (c * K + ky) * padded, vectors, windows, gain + c * windows,
+                        [&](int64_t k) { return image + offset[c * windows + k] + ky * line; });
     for (int64_t w = 0; w < windows; ++w) {
       const uint8_t* at = arg + w * s.C;
-      std::fill(m.start.begin(), m.start.end(), 0);  // counting sort of the channels by position
-      for (int64_t c = 0; c < s.C; ++c) ++m.start[at[c] + 1];
-      for (int64_t d = 0; d < positions; ++d) m.start[d + 1] += m.start[d];
+      std::fill(start, start + positions + 1, 0);  // counting sort of the channels by position
+      for (int64_t c = 0; c < s.C; ++c) ++start[at[c] + 1];
+      for (int64_t d = 0; d < positions; ++d) start[d + 1] += start[d];
       for (int64_t c = 0; c < s.C; ++c) {
-        const int64_t k = m.start[at[c]]++;
-        m.sorted[k] = c;
-        m.sorted_gain[k] = g_current[w * s.C + c];
+        const int64_t k = start[at[c]]++;
+        sorted[k] = c;
+        sorted_gain[k] = g_current[w * s.C + c];
       }
-      for (int64_t d = positions; d > 0; --d) m.start[d] = m.start[d - 1];  // back to the starts
-      m.start[0] = 0;
+      for (int64_t d = positions; d > 0; --d) start[d] = start[d - 1];  // back to the starts
+      start[0] = 0;
       for (int64_t d = 0; d < positions; ++d) {
-        const int64_t first = m.start[d], count = m.start[d + 1] - first;
+        const int64_t first = start[d], count = start[d + 1] - first;
         for (int64_t ky = 0; ky < K && count > 0; ++ky)
-          add_scaled_rows(g_image + corner[w] + position[d] + ky * line, run, count, &m.sorted_gain[first],
-                          [&](int64_t k) { return to_input.data() + (m.sorted[first + k] * K + ky) * run; });
+          add_scaled_rows(g_image + corner[w] + position[d] + ky * line, vectors, count, sorted_gain + first,
+                          [&](int64_t k) { return to_input.data() + (sorted[first + k] * K + ky) * padded; });
       }
     }
+    std::copy(g_image, g_image + image_size, gx + (t * B + b) * image_size);
   });
   auto sums = per_chunk.sum(0);  // chunks in order: the same result for any number of threads
-  auto g_weight = sums.narrow(0, 0, taps_size).view({s.C, K, K, Cin}).permute({0, 3, 1, 2}).contiguous();
+  auto g_weight = sums.narrow(0, 0, taps_size).view({s.C, K, padded}).narrow(2, 0, run).reshape({s.C, K, K, Cin})
+                      .permute({0, 3, 1, 2}).contiguous();
   return {g_x, g_weight, sums.narrow(0, taps_size, s.C).clone()};
 }
 
