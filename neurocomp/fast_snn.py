@@ -1,22 +1,21 @@
 """Fused CPU paths for the conv blocks of a spiking network: [conv ->] max-pool -> LIF.
 
-The first block sees the encoder's spikes, so its convolution runs on the events: each input spike
-adds its weights to the outputs it reaches, each step's conv output stays in the cache and is pooled
-and fed to the LIF neurons at once, and the backward pass sends the LIF gradient to the argmax of
-each pooling window (``csrc/conv_pool_lif.cpp``). This avoids the conv output and its gradient in
-memory (~70 MB per batch in the PneumoniaMNIST study). In deeper blocks oneDNN's convolution runs
-forward (an event-driven one measured ~1.7x slower there), max-pool and LIF run in one pass each way
-on its channels-last output, and the conv's backward uses that only each pooling window's argmax has
-a gradient (35-39 ms against 65-116 ms for oneDNN's dense backward plus a separate pool backward in
-the study's second block). Blocks with batch norm, padding or strides keep torch for everything
-before the pool. All compute what ``Conv2d -> MaxPool2d -> Leaky`` computes (spikes equal, see the
-tests).
+A plain block's convolution runs in ``csrc/conv_pool_lif.cpp`` on its input spikes: the K inputs
+under a kernel row form one of 2^K bit patterns, so each conv output is the bias plus Cin * K
+looked-up weight sums (non-binary inputs run on their events instead). Each step's conv output stays
+in the cache and is pooled and fed to the LIF neurons at once, which keeps the conv output and its
+gradient out of memory (~70 MB per batch in the PneumoniaMNIST study). The backward pass sends the
+LIF gradient to the argmax of each pooling window only: the first block sums it per pattern into
+its weight gradient (its input, the encoder's output, needs none); a deeper block, fed the
+channels-last spikes of the block before, computes its weight and input gradients from the argmax
+positions (a quarter of the conv outputs for 2x2 pooling). Blocks with batch norm, padding or
+strides keep torch for everything before the pool, then max-pool and LIF run fused. All compute
+what ``Conv2d -> MaxPool2d -> Leaky`` computes (spikes equal, see the tests).
 
 Covered: LIF neurons with fixed beta and threshold, CPU float32/64, and a block that is either a
 plain ``Conv2d`` (stride 1, no padding, dilation or groups, with bias) with an optional ``MaxPool2d``
-whose stride equals its kernel, or any layers ending in such a ``MaxPool2d``. A plain block runs
-event-driven when it is the first (its input needs no gradient), with the sparse backward when its
-input is the channels-last spikes of the block before. Anything else runs the general path.
+whose stride equals its kernel, or any layers ending in such a ``MaxPool2d``. Anything else runs the
+general path.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import native
@@ -74,14 +72,13 @@ class _FusedPoolLeaky(torch.autograd.Function):
 
 
 class _ConvPoolLeaky(torch.autograd.Function):
-    """oneDNN's conv forward, then max-pool -> LIF; the backward uses that only each pooling window's
-    argmax has a conv output gradient (``sparse_conv_backward``)."""
+    """conv -> max-pool -> LIF on the channels-last spikes of the block before, forward as the first
+    block's (``conv_forward``); the backward gives the input its gradient too and uses that only
+    each pooling window's argmax has a conv output gradient (``sparse_conv_backward``)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, pool, beta, threshold, slope, mode):
-        steps, batch = x.shape[:2]
-        current = _steps_channels_last(F.conv2d(x.reshape(steps * batch, *x.shape[2:]), weight, bias), steps, batch)
-        spikes, membranes, argmax = native.load(KERNEL).pool_forward(current, pool, beta, threshold, mode)
+        spikes, membranes, argmax = native.load(KERNEL).conv_forward(x, weight, bias, pool, beta, threshold, mode)
         ctx.save_for_backward(x, weight, membranes, argmax)
         ctx.constants = pool, beta, threshold, slope, mode
         ctx.mark_non_differentiable(membranes)
@@ -104,8 +101,8 @@ def _pool_size(module: nn.Module) -> Optional[int]:
     return module.kernel_size
 
 
-def _event_conv(block: nn.Module) -> Optional[tuple[nn.Conv2d, int]]:
-    """The conv and pool size of a ``Conv2d [-> MaxPool2d]`` block the event-driven kernel covers."""
+def _plain_conv(block: nn.Module) -> Optional[tuple[nn.Conv2d, int]]:
+    """The conv and pool size of a plain ``Conv2d [-> MaxPool2d]`` block the conv kernels cover."""
     modules = list(block) if isinstance(block, nn.Sequential) else [block]
     conv = modules[0]
     if not isinstance(conv, nn.Conv2d) or conv.bias is None or conv.padding_mode != "zeros" or len(modules) > 2:
@@ -131,7 +128,7 @@ def covers(block: nn.Module, neuron: nn.Module) -> bool:
     before it, or the encoder's output)."""
     if getattr(neuron, "fused_options", lambda: None)() is None or native.load(KERNEL) is None:
         return False
-    return _event_conv(block) is not None or _before_pool(block) is not None
+    return _plain_conv(block) is not None or _before_pool(block) is not None
 
 
 def conv_block_leaky(block: nn.Module, neuron: nn.Module, x: torch.Tensor,
@@ -142,14 +139,14 @@ def conv_block_leaky(block: nn.Module, neuron: nn.Module, x: torch.Tensor,
     options = getattr(neuron, "fused_options", lambda: None)()
     if options is None or x.dim() != 5 or not native.runs_on(KERNEL, x):
         return None
-    event_conv = _event_conv(block)
+    plain_conv = _plain_conv(block)
     before_pool = _before_pool(block)
-    if event_conv is not None and x.dtype == event_conv[0].weight.dtype and first and not x.requires_grad:
-        spikes, membranes = _FusedConvPoolLeaky.apply(x, event_conv[0].weight, event_conv[0].bias, event_conv[1],
+    if plain_conv is not None and x.dtype == plain_conv[0].weight.dtype and first and not x.requires_grad:
+        spikes, membranes = _FusedConvPoolLeaky.apply(x, plain_conv[0].weight, plain_conv[0].bias, plain_conv[1],
                                                       *options)
-    elif event_conv is not None and x.dtype == event_conv[0].weight.dtype and x.permute(0, 1, 3, 4, 2).is_contiguous():
+    elif plain_conv is not None and x.dtype == plain_conv[0].weight.dtype and x.permute(0, 1, 3, 4, 2).is_contiguous():
         # channels-last spikes of the block before
-        spikes, membranes = _ConvPoolLeaky.apply(x, event_conv[0].weight, event_conv[0].bias, event_conv[1], *options)
+        spikes, membranes = _ConvPoolLeaky.apply(x, plain_conv[0].weight, plain_conv[0].bias, plain_conv[1], *options)
     elif before_pool is not None:
         layers, pool = before_pool
         steps, batch = x.shape[:2]

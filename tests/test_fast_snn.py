@@ -114,3 +114,22 @@ def test_recorded_and_skipped_where_it_does_not_apply():
     x = encoder(torch.rand(2, 1, 28, 28), None)
     assert fast_snn.conv_block_leaky(model.layers[0], model.neurons[0], x, first=True) is None
     assert model(x).shape == (2, 2)
+
+
+def test_channels_last_inputs_give_what_contiguous_ones_give():
+    # A deeper block reads the channels-last spikes of the block before in place.
+    kernel = native.load(fast_snn.KERNEL)
+    torch.manual_seed(0)
+    x = (torch.rand(3, 5, 4, 9, 9, dtype=torch.float64) < 0.4).double()
+    x[:, 0] *= torch.rand_like(x[:, 0])  # one sample of intensities: the event path
+    channels_last = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    weight, bias = torch.randn(6, 4, 3, 3, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
+    outputs = [kernel.conv_forward(inputs, weight, bias, 2, 0.6, 1.0, 0) for inputs in (x, channels_last)]
+    assert outputs[0][0].sum() > 0
+    assert torch.equal(outputs[0][0], outputs[1][0]) and torch.equal(outputs[0][2], outputs[1][2])
+    assert torch.allclose(outputs[0][1], outputs[1][1], rtol=1e-12, atol=1e-12)
+    grad = torch.randn_like(outputs[0][0])
+    grads = [kernel.conv_backward(grad, inputs, weight, spikes_etc[1], spikes_etc[2], 2, 0.6, 1.0, 25.0, 0)
+             for inputs, spikes_etc in zip((x, channels_last), outputs)]
+    for ours, theirs in zip(*grads):
+        assert torch.allclose(ours, theirs, rtol=1e-12, atol=1e-12)

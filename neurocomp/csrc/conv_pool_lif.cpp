@@ -1,16 +1,17 @@
 // Blocks of a spiking conv network, [conv ->] max-pool -> LIF (snnTorch Leaky), over all time steps
 // in one call each way. The entry points share the pooling and the neurons:
-//  - conv_*: the first block, whose input is the encoder's output; a step's conv output never leaves
-//    the cache. On binary images (spikes) the K inputs under a kernel row form one of 2^K patterns,
-//    so a conv output is the bias plus Cin * K looked-up weight sums, and the weight gradient is
-//    summed per pattern, then spread to the taps once per call. Other images run on their events:
-//    each non-zero input adds its value times its weights to the outputs it reaches, and the weight
-//    gradient is again a sum over the events. The input (the encoder's output) gets no gradient.
-//  - pool_*: a block whose convolution ran elsewhere (oneDNN, channels last): pooling and neurons
-//    read the conv output in place, and the backward pass writes the conv output's gradient once
-//    (zeros but at each window's argmax) instead of a zero fill, a scatter and separate LIF passes.
-//  - sparse_conv_backward: for such a block whose conv is plain (stride 1, no padding), the conv's
-//    own weight, bias and input gradients from the argmax positions only (the others are zero).
+//  - conv_forward: a plain conv (stride 1, no padding) on the block's input, the encoder's output
+//    or the channels-last spikes of the block before; a step's conv output never leaves the cache.
+//    On binary images (spikes) the K inputs under a kernel row form one of 2^K patterns, so a conv
+//    output is the bias plus Cin * K looked-up weight sums. Other images run on their events: each
+//    non-zero input adds its value times its weights to the outputs it reaches.
+//  - conv_backward: the first block's weight and bias gradients (its input needs none): summed per
+//    pattern, then spread to the taps once per call (events: a sum over the events).
+//  - sparse_conv_backward: a deeper block's weight, bias and input gradients from the argmax
+//    positions only (the other conv outputs have no gradient).
+//  - pool_*: a block whose layers before the pool ran in torch (batch norm): pooling and neurons read
+//    its output in place, and the backward pass writes its gradient once (zeros but at each window's
+//    argmax) instead of a zero fill, a scatter and separate LIF passes.
 // Per-pixel loops over channels use compiler vectors (Lanes): written as plain loops, C = 12 left
 // them scalar or with masked stores, which are slow on AMD cores.
 // Pooling keeps the first maximum of each window, as torch does. The neurons:
@@ -37,22 +38,32 @@ struct Shape {
   // elsewhere; W for the first block's own, whose patterns run over whole input rows (the K - 1
   // pixels past OW are never read).
   int64_t row;
+  bool channels_last;  // a conv input image is (H, W, Cin) in memory, else (Cin, H, W)
   int64_t pooled() const { return PH * PW * C; }
-  int64_t image_size() const { return Cin * H * W; }  // a conv input image (Cin, H, W), contiguous
+  int64_t image_size() const { return Cin * H * W; }
   int64_t output_size() const { return OH * row * C; }
+  int64_t channel_stride() const { return channels_last ? 1 : H * W; }  // in an input image
+  int64_t pixel_stride() const { return channels_last ? Cin : 1; }
+  int64_t input(int64_t ci, int64_t iy, int64_t ix) const {  // offset of x[ci, iy, ix] in an image
+    return ci * channel_stride() + (iy * W + ix) * pixel_stride();
+  }
 };
 
-// x: the conv input (T, B, Cin, H, W), contiguous.
+// Whether x (T, B, Cin, H, W) is channels last in memory (and not also contiguous as it is).
+bool is_channels_last(const torch::Tensor& x) { return !x.is_contiguous() && x.permute({0, 1, 3, 4, 2}).is_contiguous(); }
+
+// x: the conv input (T, B, Cin, H, W), contiguous or channels last.
 Shape conv_shape(const torch::Tensor& x, const torch::Tensor& weight, int64_t pool) {
   const int64_t K = weight.size(2), OH = x.size(3) - K + 1, OW = x.size(4) - K + 1;
   return {x.size(0), x.size(1), x.size(2), x.size(3), x.size(4), weight.size(0), K, OH, OW, pool, OH / pool,
-          OW / pool, x.size(4)};
+          OW / pool, x.size(4), is_channels_last(x)};
 }
 
 // current: the conv output (T, B, OH, OW, C), contiguous.
 Shape pool_shape(const torch::Tensor& current, int64_t pool) {
   const int64_t OH = current.size(2), OW = current.size(3);
-  return {current.size(0), current.size(1), 0, OH, OW, current.size(4), 1, OH, OW, pool, OH / pool, OW / pool, OW};
+  return {current.size(0), current.size(1), 0, OH, OW, current.size(4), 1, OH, OW, pool, OH / pool, OW / pool, OW,
+          false};
 }
 
 template <typename scalar_t>
@@ -83,7 +94,7 @@ inline void for_each_event(const scalar_t* image, const Shape& s, F&& visit) {
   for (int64_t ci = 0; ci < s.Cin; ++ci)
     for (int64_t iy = 0; iy < s.H; ++iy)
       for (int64_t ix = 0; ix < s.W; ++ix) {
-        const scalar_t v = image[(ci * s.H + iy) * s.W + ix];
+        const scalar_t v = image[s.input(ci, iy, ix)];
         if (v == scalar_t(0)) continue;
         const int64_t kx_first = std::max<int64_t>(0, ix - s.OW + 1), kx_last = std::min(s.K - 1, ix);
         for (int64_t ky = std::max<int64_t>(0, iy - s.OH + 1); ky <= std::min(s.K - 1, iy); ++ky)
@@ -100,12 +111,12 @@ constexpr int64_t MAX_PATTERN_BITS = 8;
 
 inline bool patterns_apply(const Shape& s) { return s.K <= MAX_PATTERN_BITS; }
 
-// pattern[j]: bit kx is x[j + kx] != 0, for the flat index j = (ci * H + iy) * W + ix of the image
-// (patterns that run past their row are never read). bits: scratch of the image's size. False (the
-// patterns unusable) if the image holds a value other than 0 and 1.
+// pattern[input(ci, iy, ix)]: bit kx is x[ci, iy, ix + kx] != 0 (patterns that run past their row
+// are never read). bits: scratch of the image's size. False (the patterns unusable) if the image
+// holds a value other than 0 and 1.
 template <typename scalar_t>
 bool bit_patterns(const scalar_t* image, const Shape& s, uint8_t* bits, uint8_t* pattern) {
-  const int64_t n = s.image_size();
+  const int64_t n = s.image_size(), step = s.pixel_stride();
   int other = 0;
 #pragma omp simd reduction(| : other)
   for (int64_t j = 0; j < n; ++j) {
@@ -116,7 +127,7 @@ bool bit_patterns(const scalar_t* image, const Shape& s, uint8_t* bits, uint8_t*
   std::copy(bits, bits + n, pattern);
   for (int64_t kx = 1; kx < s.K; ++kx)  // one pass per tap: whole byte vectors
 #pragma omp simd
-    for (int64_t j = 0; j < n - kx; ++j) pattern[j] |= static_cast<uint8_t>(bits[j + kx] << kx);
+    for (int64_t j = 0; j < n - kx * step; ++j) pattern[j] |= static_cast<uint8_t>(bits[j + kx * step] << kx);
   return true;
 }
 
@@ -195,31 +206,47 @@ void max_pool(const scalar_t* out, const Shape& s, scalar_t* current, scalar_t* 
 
 // The conv output (OH, row = W, C) of a binary image from its patterns: the bias plus, per input
 // channel and kernel row, the sums of the row's pattern. The pattern of pixel q = oy * W + ox in
-// kernel row ky is at (ci * H + ky) * W + q, so pixels run as one flat range, U at a time: U
-// independent sums hide the latency of the additions.
+// kernel row ky is at input(ci, ky, q), so pixels run as one flat range. Up to 4 vectors of
+// channels of U pixels are summed in registers at once: each pattern read serves all of them, and
+// the independent sums hide the latency of the additions.
 template <int64_t V, typename scalar_t>
 void pattern_conv_lanes(const uint8_t* pattern, const scalar_t* sums, const scalar_t* bias, const Shape& s,
                         scalar_t* out) {
   using L = Lanes<scalar_t, V>;
-  constexpr int64_t U = 8;
-  const int64_t pixels = (s.OH - 1) * s.W + s.OW;
-  auto group = [&](int64_t q0, auto count) {  // pixels q0 .. q0 + count - 1
-    constexpr int64_t N = decltype(count)::value;
-    for (int64_t c0 = 0; c0 < s.C; c0 += V) {
-      typename L::type acc[N];
-      for (int64_t u = 0; u < N; ++u) acc[u] = L::load(bias + c0);
-      for (int64_t ci = 0; ci < s.Cin; ++ci)
-        for (int64_t ky = 0; ky < s.K; ++ky) {
-          const uint8_t* row = pattern + (ci * s.H + ky) * s.W + q0;
-          const scalar_t* table = sums + pattern_row(s, ci, ky, 0) + c0;
-          for (int64_t u = 0; u < N; ++u) acc[u] += L::load(table + row[u] * s.C);
+  using std::integral_constant;
+  const int64_t pixels = (s.OH - 1) * s.W + s.OW, step = s.pixel_stride();
+  auto group = [&](int64_t c0, int64_t q0, auto channel_vectors, auto count) {
+    constexpr int64_t NC = decltype(channel_vectors)::value, U = decltype(count)::value;
+    typename L::type acc[U][NC];
+    for (int64_t u = 0; u < U; ++u)
+      for (int64_t j = 0; j < NC; ++j) acc[u][j] = L::load(bias + c0 + j * V);
+    for (int64_t ci = 0; ci < s.Cin; ++ci)
+      for (int64_t ky = 0; ky < s.K; ++ky) {
+        const uint8_t* row = pattern + s.input(ci, ky, q0);
+        const scalar_t* table = sums + pattern_row(s, ci, ky, 0) + c0;
+        for (int64_t u = 0; u < U; ++u) {
+          const scalar_t* entry = table + row[u * step] * s.C;
+          for (int64_t j = 0; j < NC; ++j) acc[u][j] += L::load(entry + j * V);
         }
-      for (int64_t u = 0; u < N; ++u) L::store(out + (q0 + u) * s.C + c0, acc[u]);
-    }
+      }
+    for (int64_t u = 0; u < U; ++u)
+      for (int64_t j = 0; j < NC; ++j) L::store(out + (q0 + u) * s.C + c0 + j * V, acc[u][j]);
   };
-  int64_t q0 = 0;
-  for (; q0 + U <= pixels; q0 += U) group(q0, std::integral_constant<int64_t, U>());
-  for (; q0 < pixels; ++q0) group(q0, std::integral_constant<int64_t, 1>());
+  auto channels = [&](int64_t c0, auto channel_vectors) {  // about 16 sums in registers
+    constexpr int64_t U = decltype(channel_vectors)::value >= 3 ? 4 : 8;
+    int64_t q0 = 0;
+    for (; q0 + U <= pixels; q0 += U) group(c0, q0, channel_vectors, integral_constant<int64_t, U>());
+    for (; q0 < pixels; ++q0) group(c0, q0, channel_vectors, integral_constant<int64_t, 1>());
+  };
+  const int64_t vectors = s.C / V;
+  int64_t v = 0;
+  for (; v + 4 <= vectors; v += 4) channels(v * V, integral_constant<int64_t, 4>());
+  switch (vectors - v) {
+    case 1: channels(v * V, integral_constant<int64_t, 1>()); break;
+    case 2: channels(v * V, integral_constant<int64_t, 2>()); break;
+    case 3: channels(v * V, integral_constant<int64_t, 3>()); break;
+    default: break;
+  }
 }
 
 // One step of the neurons on the pooled current; writes this step's spikes, membranes and argmax.
@@ -377,12 +404,14 @@ std::vector<torch::Tensor> conv_backward_impl(const torch::Tensor& grad_spikes, 
     uint8_t* pattern = bits + s.image_size();
     if (patterns_apply(s) && bit_patterns(image, s, bits, pattern)) {
       // Each maximum's gradient goes to the pattern its window of inputs shows, row by row.
-      int32_t* pixel = maxima[at::get_thread_num()].data();
-      for_each_argmax(s, arg, [&](int64_t at, int64_t, int64_t i) { pixel[i] = static_cast<int32_t>(at); });
+      int32_t* pixel = maxima[at::get_thread_num()].data();  // offsets of the maxima in a pattern row
+      for_each_argmax(s, arg, [&](int64_t at, int64_t, int64_t i) {
+        pixel[i] = static_cast<int32_t>(at * s.pixel_stride());
+      });
       for (int64_t ci = 0; ci < s.Cin; ++ci)
         for (int64_t ky = 0; ky < s.K; ++ky) {
           scalar_t* table = g_table + pattern_row(s, ci, ky, 0);
-          const uint8_t* row = pattern + (ci * s.H + ky) * s.W;
+          const uint8_t* row = pattern + s.input(ci, ky, 0);
           for (int64_t i0 = 0; i0 < s.pooled(); i0 += s.C)
             for (int64_t c = 0; c < s.C; ++c) table[row[pixel[i0 + c]] * s.C + c] += g_current[i0 + c];
         }
@@ -468,7 +497,7 @@ std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_s
                                                      const Neurons<scalar_t>& n) {
   const int64_t T = x.size(0), B = x.size(1), H = x.size(2), W = x.size(3), Cin = x.size(4), K = weight.size(2);
   const Shape s{T, B, Cin, H, W, weight.size(0), K, H - K + 1, W - K + 1, pool, (H - K + 1) / pool,
-                (W - K + 1) / pool, W - K + 1};
+                (W - K + 1) / pool, W - K + 1, true};
   const int64_t run = K * Cin, vectors = (run + LANES - 1) / LANES, padded = vectors * LANES;
   const int64_t taps_size = s.C * K * padded, chunks = (B + CHUNK - 1) / CHUNK;
   const int64_t windows = s.PH * s.PW, positions = pool * pool, line = W * Cin, image_size = H * line;
@@ -558,14 +587,15 @@ Neurons<scalar_t> neurons(double beta, double threshold, double slope, int64_t m
 
 }  // namespace
 
-// x: (T, B, Cin, H, W) (made contiguous); weight (C, Cin, K, K), stride 1, no padding; bias (C); pool:
+// x: (T, B, Cin, H, W), contiguous or channels last (else made contiguous); weight (C, Cin, K, K), stride 1, no padding; bias (C); pool:
 // max-pool kernel = stride (1: none). Returns spikes, membranes and the argmax of each pooling
 // window, each (T, B, H', W', C) (channels last).
 std::vector<torch::Tensor> conv_forward(torch::Tensor x, torch::Tensor weight, torch::Tensor bias, int64_t pool,
                                         double beta, double threshold, int64_t mode) {
   std::vector<torch::Tensor> result;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv_pool_lif_forward", [&] {
-    result = conv_forward_impl<scalar_t>(x.contiguous(), weight, bias, pool, neurons<scalar_t>(beta, threshold, 0, mode));
+    result = conv_forward_impl<scalar_t>(is_channels_last(x) ? x : x.contiguous(), weight, bias, pool,
+                                         neurons<scalar_t>(beta, threshold, 0, mode));
   });
   return result;
 }
@@ -576,7 +606,8 @@ std::vector<torch::Tensor> conv_backward(torch::Tensor grad_spikes, torch::Tenso
                                          double threshold, double slope, int64_t mode) {
   std::vector<torch::Tensor> result;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv_pool_lif_backward", [&] {
-    result = conv_backward_impl<scalar_t>(grad_spikes, x.contiguous(), weight, membranes, argmax, pool,
+    result = conv_backward_impl<scalar_t>(grad_spikes, is_channels_last(x) ? x : x.contiguous(), weight, membranes,
+                                          argmax, pool,
                                           neurons<scalar_t>(beta, threshold, slope, mode));
   });
   return result;
