@@ -50,7 +50,9 @@ struct Shape {
 };
 
 // Whether x (T, B, Cin, H, W) is channels last in memory (and not also contiguous as it is).
-bool is_channels_last(const torch::Tensor& x) { return !x.is_contiguous() && x.permute({0, 1, 3, 4, 2}).is_contiguous(); }
+bool is_channels_last(const torch::Tensor& x) {
+  return !x.is_contiguous() && x.permute({0, 1, 3, 4, 2}).is_contiguous();
+}
 
 // x: the conv input (T, B, Cin, H, W), contiguous or channels last.
 Shape conv_shape(const torch::Tensor& x, const torch::Tensor& weight, int64_t pool) {
@@ -435,7 +437,8 @@ std::vector<torch::Tensor> conv_backward_impl(const torch::Tensor& grad_spikes, 
         for (int64_t kx = 0; kx < s.K; ++kx)
           if (p >> kx & 1)
             for (int64_t c = 0; c < s.C; ++c)
-              total[((ci * s.K + ky) * s.K + (s.K - 1 - kx)) * s.C + c] += total[taps_size + pattern_row(s, ci, ky, p) + c];
+              total[((ci * s.K + ky) * s.K + (s.K - 1 - kx)) * s.C + c] +=
+                  total[taps_size + pattern_row(s, ci, ky, p) + c];
   auto g_weight = sums.narrow(0, 0, taps_size).view({s.Cin, s.K, s.K, s.C}).flip({2}).permute({3, 0, 1, 2})
                       .contiguous();
   return {g_weight, sums.narrow(0, taps_size + table_size, s.C).clone()};
@@ -487,8 +490,9 @@ inline void add_scaled_rows(scalar_t* out, int64_t vectors, int64_t count, const
 // c's weights to the input gradient around it, one contiguous run of K * Cin values per kernel row.
 // Two passes keep the sums in registers: channel by channel over its windows for the weights,
 // window position by position over the channels whose maximum sits there for the inputs. Runs are
-// padded to whole vectors: weight rows with zeros, and each image is copied into a buffer with a
-// vector of room after it, so reading past a run is safe and adds nothing where it matters.
+// read as whole vectors: weight rows are padded with zeros, an input run may read into the next
+// image (the last image is copied into a buffer with room after it), and the input gradient is
+// summed in a buffer with room after it, so the values past a run add nothing where it matters.
 // x: the conv input as (T, B, H, W, Cin) contiguous (channels last); weight (C, Cin, K, K).
 template <typename scalar_t>
 std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_spikes, const torch::Tensor& x,
@@ -519,9 +523,9 @@ std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_s
   auto per_chunk = torch::zeros({chunks, taps_size + s.C}, x.options());  // (C, K, K * Cin padded), bias
   const scalar_t* xs = x.data_ptr<scalar_t>();
   scalar_t* gx = g_x.data_ptr<scalar_t>();
-  // Per thread: the image and its gradient, each with room for a vector after it; each channel's
-  // windows (input offset of the maximum, gradient); one window's channels ordered by the position
-  // of their maximum (channel, gradient, and where each position starts).
+  // Per thread: the last image and an image's gradient, each with room for a vector after it; one
+  // channel's windows (input offset of the maximum, gradient); one window's channels ordered by the
+  // position of their maximum (channel, gradient, and where each position starts).
   struct Scratch {
     std::vector<scalar_t> image, g_image;
     std::vector<int64_t> offset;
@@ -529,30 +533,35 @@ std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_s
     std::vector<int64_t> sorted, start;
   };
   std::vector<Scratch> scratch(at::get_num_threads(), Scratch{std::vector<scalar_t>(image_size + LANES, 0),
-      std::vector<scalar_t>(image_size + LANES), std::vector<int64_t>(s.C * windows),
-      std::vector<scalar_t>(s.C * windows), std::vector<scalar_t>(s.C), std::vector<int64_t>(s.C),
-      std::vector<int64_t>(positions + 1)});
+      std::vector<scalar_t>(image_size + LANES), std::vector<int64_t>(windows), std::vector<scalar_t>(windows),
+      std::vector<scalar_t>(s.C), std::vector<int64_t>(s.C), std::vector<int64_t>(positions + 1)});
   run_backward<scalar_t>(s, n, grad_spikes, membranes, argmax,
                          [&](int64_t t, int64_t b, int64_t chunk, const scalar_t* g_current, const uint8_t* arg) {
     // Raw pointers: through the vectors the compiler reloads each data pointer after every store.
     Scratch& m = scratch[at::get_thread_num()];
-    scalar_t *image = m.image.data(), *g_image = m.g_image.data(), *gain = m.gain.data();
-    scalar_t* sorted_gain = m.sorted_gain.data();
+    scalar_t *g_image = m.g_image.data(), *gain = m.gain.data(), *sorted_gain = m.sorted_gain.data();
     int64_t *offset = m.offset.data(), *sorted = m.sorted.data(), *start = m.start.data();
-    std::copy(xs + (t * B + b) * image_size, xs + (t * B + b + 1) * image_size, image);
+    const int64_t *corner_at = corner.data(), *position_at = position.data();
+    const scalar_t* image = xs + (t * B + b) * image_size;  // reading past it reads the next image
+    if (t == T - 1 && b == B - 1) {  // the last image of x: a copy with room after it
+      std::copy(image, image + image_size, m.image.begin());
+      image = m.image.data();
+    }
     std::fill(g_image, g_image + image_size + LANES, scalar_t(0));
     scalar_t* g_taps = per_chunk.data_ptr<scalar_t>() + chunk * (taps_size + s.C);
     scalar_t* g_bias = g_taps + taps_size;
     for (int64_t w = 0; w < windows; ++w)
-      for (int64_t c = 0; c < s.C; ++c) {
-        offset[c * windows + w] = corner[w] + position[arg[w * s.C + c]];
-        gain[c * windows + w] = g_current[w * s.C + c];
-        g_bias[c] += g_current[w * s.C + c];
+#pragma omp simd
+      for (int64_t c = 0; c < s.C; ++c) g_bias[c] += g_current[w * s.C + c];
+    for (int64_t c = 0; c < s.C; ++c) {
+      for (int64_t w = 0; w < windows; ++w) {  // channel c's windows: where the maximum is, its gradient
+        offset[w] = corner_at[w] + position_at[arg[w * s.C + c]];
+        gain[w] = g_current[w * s.C + c];
       }
-    for (int64_t c = 0; c < s.C; ++c)
       for (int64_t ky = 0; ky < K; ++ky)
-        add_scaled_rows(g_taps + (c * K + ky) * padded, vectors, windows, gain + c * windows,
-                        [&](int64_t k) { return image + offset[c * windows + k] + ky * line; });
+        add_scaled_rows(g_taps + (c * K + ky) * padded, vectors, windows, gain,
+                        [&](int64_t k) { return image + offset[k] + ky * line; });
+    }
     for (int64_t w = 0; w < windows; ++w) {
       const uint8_t* at = arg + w * s.C;
       std::fill(start, start + positions + 1, 0);  // counting sort of the channels by position
@@ -587,9 +596,9 @@ Neurons<scalar_t> neurons(double beta, double threshold, double slope, int64_t m
 
 }  // namespace
 
-// x: (T, B, Cin, H, W), contiguous or channels last (else made contiguous); weight (C, Cin, K, K), stride 1, no padding; bias (C); pool:
-// max-pool kernel = stride (1: none). Returns spikes, membranes and the argmax of each pooling
-// window, each (T, B, H', W', C) (channels last).
+// x: (T, B, Cin, H, W), contiguous or channels last (else made contiguous); weight (C, Cin, K, K),
+// stride 1, no padding; bias (C); pool: max-pool kernel = stride (1: none). Returns spikes,
+// membranes and the argmax of each pooling window, each (T, B, H', W', C) (channels last).
 std::vector<torch::Tensor> conv_forward(torch::Tensor x, torch::Tensor weight, torch::Tensor bias, int64_t pool,
                                         double beta, double threshold, int64_t mode) {
   std::vector<torch::Tensor> result;
