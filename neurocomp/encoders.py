@@ -64,6 +64,9 @@ def repeat(*, sample_shape: tuple[int, ...], steps: int = 20, symmetric: bool = 
     )
 
 
+_UNIFORM_LEVELS = 1 << 24  # the resolution of torch.rand's float32 uniforms
+
+
 @register_encoder("rate")
 def rate(*, sample_shape: tuple[int, ...], steps: int = 20, gain: float = 1.0) -> Encoder:
     """Rate coding: Bernoulli spikes with probability gain x intensity at each of ``steps`` steps."""
@@ -72,9 +75,12 @@ def rate(*, sample_shape: tuple[int, ...], steps: int = 20, gain: float = 1.0) -
         raise UsageError(f"encoder.gain must lie in (0, 1], got {gain}")
 
     def encode(images: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
-        # One uniform draw per (step, pixel) compared with p: the same law as Bernoulli(p), in one op.
-        uniform = torch.rand((steps, *images.shape), generator=generator, device=images.device)
-        return (uniform < images * gain).to(images.dtype)
+        # One uniform draw per (step, pixel) compared with p: the law of Bernoulli(p). An integer u
+        # in [0, 2^24) with u < ceil(p * 2^24) is exactly torch.rand(...) < p (24-bit uniforms), and
+        # on the CPU integers are drawn ~25% faster than floats.
+        draws = torch.randint(0, _UNIFORM_LEVELS, (steps, *images.shape), generator=generator, device=images.device,
+                              dtype=torch.int32)
+        return (draws < (images * gain * _UNIFORM_LEVELS).ceil().to(torch.int32)).to(images.dtype)
 
     return Encoder("rate", steps, tuple(sample_shape), encode, spikes=True)
 
