@@ -50,6 +50,16 @@ def test_rate_is_seeded_and_binary_with_the_right_mean():
     assert abs(a.mean().item() - 0.3) < 0.01
 
 
+def test_rate_spikes_are_those_of_float_uniforms():
+    # Integer draws u < ceil(p * 2^24) are exactly torch.rand(...) < p; on the CPU torch takes both
+    # from the same 32-bit stream, so a seed gives the very same spikes as a float draw.
+    encoder = rate(sample_shape=(1, 28, 28), steps=20)
+    x = torch.randint(0, 256, (16, 1, 28, 28)).float() / 255
+    spikes = encoder(x, torch.Generator().manual_seed(7))
+    uniform = torch.rand((20, 16, 1, 28, 28), generator=torch.Generator().manual_seed(7))
+    assert torch.equal(spikes, (uniform < x).float())
+
+
 def test_rate_gain_scales_probability():
     out = rate(sample_shape=(1, 28, 28), steps=50, gain=0.5)(torch.ones(4, 1, 28, 28), torch.Generator().manual_seed(0))
     assert abs(out.mean().item() - 0.5) < 0.01
