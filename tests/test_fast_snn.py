@@ -23,6 +23,17 @@ def spikes_logits_grads(model, x, weights, fused, monkeypatch):
     return spikes, logits, grads
 
 
+def assert_fp64_fused_equals_separate(model, x, weights, monkeypatch):
+    """Spikes equal, logits and parameter gradients equal to rounding, fused blocks vs separate layers."""
+    spikes, logits, grads = spikes_logits_grads(model, x, weights, True, monkeypatch)
+    ref_spikes, ref_logits, ref_grads = spikes_logits_grads(model, x, weights, False, monkeypatch)
+    assert spikes.sum() > 0
+    assert torch.equal(spikes, ref_spikes)
+    assert torch.allclose(logits, ref_logits, rtol=1e-12, atol=1e-12)
+    for ours, theirs in zip(grads, ref_grads):
+        assert torch.allclose(ours, theirs, rtol=1e-9, atol=1e-11)
+
+
 @pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
 @pytest.mark.parametrize("shape, options", [
     ((1, 28, 28), {}),                                                  # the PneumoniaMNIST study's block
@@ -39,13 +50,7 @@ def test_fp64_equals_the_separate_layers(reset, shape, options, monkeypatch):
     # Sparse inputs leave whole pooling windows at the bias: ties go to the first maximum, as in torch.
     x = encoder(torch.rand(37, *shape, dtype=torch.float64) * 0.6, torch.Generator().manual_seed(1))
     weights = torch.randn(37, 2, dtype=torch.float64)
-    spikes, logits, grads = spikes_logits_grads(model, x, weights, True, monkeypatch)
-    ref_spikes, ref_logits, ref_grads = spikes_logits_grads(model, x, weights, False, monkeypatch)
-    assert spikes.sum() > 0
-    assert torch.equal(spikes, ref_spikes)
-    assert torch.allclose(logits, ref_logits, rtol=1e-12, atol=1e-12)
-    for ours, theirs in zip(grads, ref_grads):
-        assert torch.allclose(ours, theirs, rtol=1e-9, atol=1e-11)
+    assert_fp64_fused_equals_separate(model, x, weights, monkeypatch)
 
 
 @pytest.mark.parametrize("kernel", [5, 9])  # 9: wider than the 8-bit patterns, events only
@@ -60,13 +65,7 @@ def test_binary_and_other_images_in_one_batch(kernel, monkeypatch):
     x = encoder(torch.rand(9, 1, 16, 16, dtype=torch.float64), torch.Generator().manual_seed(1))
     x[:, ::2] *= torch.rand_like(x[:, ::2])  # even samples: intensities at the spikes
     weights = torch.randn(9, 2, dtype=torch.float64)
-    spikes, logits, grads = spikes_logits_grads(model, x, weights, True, monkeypatch)
-    ref_spikes, ref_logits, ref_grads = spikes_logits_grads(model, x, weights, False, monkeypatch)
-    assert spikes.sum() > 0
-    assert torch.equal(spikes, ref_spikes)
-    assert torch.allclose(logits, ref_logits, rtol=1e-12, atol=1e-12)
-    for ours, theirs in zip(grads, ref_grads):
-        assert torch.allclose(ours, theirs, rtol=1e-9, atol=1e-11)
+    assert_fp64_fused_equals_separate(model, x, weights, monkeypatch)
 
 
 def test_fp32_spikes_equal_snntorch_and_gradients_match_fp64(monkeypatch):
