@@ -105,7 +105,7 @@ inline void for_each_event(const scalar_t* image, const Shape& s, F&& visit) {
       }
 }
 
-// Binary inputs (the encoder's spikes) take a table instead of events: a kernel row of up to 8
+// Binary inputs (spikes) take a table instead of events: a kernel row of up to 8
 // input bits has at most 256 patterns, and the conv output is the bias plus, per input channel and
 // kernel row, the weight sum of the row's pattern; each output is then Cin * K reads of a C-long
 // run instead of a read-modify-write of C values per input event.
