@@ -30,23 +30,6 @@ from . import native
 KERNEL = "conv_pool_lif"
 
 
-class _FusedConvPoolLeaky(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, weight, bias, pool, beta, threshold, slope, mode):
-        spikes, membranes, argmax = native.load(KERNEL).conv_forward(x, weight, bias, pool, beta, threshold, mode)
-        ctx.save_for_backward(x, weight, membranes, argmax)
-        ctx.constants = pool, beta, threshold, slope, mode
-        ctx.mark_non_differentiable(membranes)  # a conv block is never the readout layer
-        return spikes, membranes
-
-    @staticmethod
-    def backward(ctx, grad_spikes, _grad_membranes):
-        x, weight, membranes, argmax = ctx.saved_tensors
-        g_weight, g_bias = native.load(KERNEL).conv_backward(grad_spikes.contiguous(), x, weight, membranes, argmax,
-                                                             *ctx.constants)
-        return None, g_weight, g_bias, None, None, None, None, None
-
-
 def _steps_channels_last(output: torch.Tensor, steps: int, batch: int) -> torch.Tensor:
     """A conv output ``(T*B, C, H, W)`` as ``(T, B, H, W, C)`` contiguous (no copy when it is
     channels-last already, as oneDNN returns it for channels-last inputs and weights)."""
@@ -72,21 +55,26 @@ class _FusedPoolLeaky(torch.autograd.Function):
 
 
 class _ConvPoolLeaky(torch.autograd.Function):
-    """conv -> max-pool -> LIF on the channels-last spikes of the block before, forward as the first
-    block's (``conv_forward``); the backward gives the input its gradient too and uses that only
-    each pooling window's argmax has a conv output gradient (``sparse_conv_backward``)."""
+    """conv -> max-pool -> LIF of a plain block (``conv_forward``). The backward computes only the
+    weight and bias gradients where the input needs none (the first block, fed by the encoder:
+    ``conv_backward``), else the input's too, from the channels-last input (``sparse_conv_backward``);
+    both use that only each pooling window's argmax has a conv output gradient."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, pool, beta, threshold, slope, mode):
         spikes, membranes, argmax = native.load(KERNEL).conv_forward(x, weight, bias, pool, beta, threshold, mode)
         ctx.save_for_backward(x, weight, membranes, argmax)
         ctx.constants = pool, beta, threshold, slope, mode
-        ctx.mark_non_differentiable(membranes)
+        ctx.mark_non_differentiable(membranes)  # a conv block is never the readout layer
         return spikes, membranes
 
     @staticmethod
     def backward(ctx, grad_spikes, _grad_membranes):
         x, weight, membranes, argmax = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            g_weight, g_bias = native.load(KERNEL).conv_backward(grad_spikes.contiguous(), x, weight, membranes,
+                                                                 argmax, *ctx.constants)
+            return None, g_weight, g_bias, None, None, None, None, None
         g_x, g_weight, g_bias = native.load(KERNEL).sparse_conv_backward(
             grad_spikes.contiguous(), x.permute(0, 1, 3, 4, 2), weight, membranes, argmax, *ctx.constants)
         return g_x.permute(0, 1, 4, 2, 3), g_weight, g_bias, None, None, None, None, None
@@ -131,21 +119,18 @@ def covers(block: nn.Module, neuron: nn.Module) -> bool:
     return _plain_conv(block) is not None or _before_pool(block) is not None
 
 
-def conv_block_leaky(block: nn.Module, neuron: nn.Module, x: torch.Tensor,
-                     first: bool) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
-    """Spikes and membranes ``(T, B, C, H', W')`` of ``neuron(block(x))`` for ``x`` ``(T, B, C, H, W)``
-    (``first``: the block fed by the encoder), by a fused kernel; None where none covers the block,
-    neuron or input (then run them apart)."""
+def conv_block_leaky(block: nn.Module, neuron: nn.Module,
+                     x: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    """Spikes and membranes ``(T, B, C, H', W')`` of ``neuron(block(x))`` for ``x`` ``(T, B, C, H, W)``,
+    by a fused kernel; None where none covers the block, neuron or input (then run them apart)."""
     options = getattr(neuron, "fused_options", lambda: None)()
     if options is None or x.dim() != 5 or not native.runs_on(KERNEL, x):
         return None
     plain_conv = _plain_conv(block)
     before_pool = _before_pool(block)
-    if plain_conv is not None and x.dtype == plain_conv[0].weight.dtype and first and not x.requires_grad:
-        spikes, membranes = _FusedConvPoolLeaky.apply(x, plain_conv[0].weight, plain_conv[0].bias, plain_conv[1],
-                                                      *options)
-    elif plain_conv is not None and x.dtype == plain_conv[0].weight.dtype and x.permute(0, 1, 3, 4, 2).is_contiguous():
-        # channels-last spikes of the block before
+    # An input that needs its gradient must be channels last (the spikes of a fused block before).
+    if (plain_conv is not None and x.dtype == plain_conv[0].weight.dtype
+            and (not x.requires_grad or x.permute(0, 1, 3, 4, 2).is_contiguous())):
         spikes, membranes = _ConvPoolLeaky.apply(x, plain_conv[0].weight, plain_conv[0].bias, plain_conv[1], *options)
     elif before_pool is not None:
         layers, pool = before_pool

@@ -1,7 +1,7 @@
-"""The fused conv blocks (the first: conv -> max-pool -> LIF on the input events; deeper ones:
-oneDNN's conv, then max-pool -> LIF, with an argmax-sparse conv backward; blocks with batch norm:
-torch up to the pool) compute what the separate conv, pool and LIF layers compute: spikes exactly,
-gradients to rounding; where they do not apply they step aside."""
+"""The fused conv blocks (plain conv -> max-pool -> LIF on bit-pattern sums of their input spikes, or
+on the events of other inputs, with argmax-sparse backwards; blocks with batch norm: torch up to the
+pool) compute what the separate conv, pool and LIF layers compute: spikes exactly, gradients to
+rounding; where they do not apply they step aside."""
 
 import pytest
 import torch
@@ -86,7 +86,7 @@ def test_fp32_spikes_equal_snntorch_and_gradients_match_fp64(monkeypatch):
 
 @pytest.mark.parametrize("pools", [(1,), (2,)])
 def test_input_gradients_equal_the_separate_layers(pools, monkeypatch):
-    # An input that needs its gradient takes the oneDNN conv + argmax-sparse backward path.
+    # An input that needs its gradient takes the argmax-sparse backward with the input's gradient.
     torch.manual_seed(0)
     encoder = rate(sample_shape=(1, 12, 12), steps=3)
     model = build_model("snn", encoder=encoder, num_outputs=2, channels=(4, 6), kernels=(3,), pools=pools).double()
@@ -106,12 +106,12 @@ def test_input_gradients_equal_the_separate_layers(pools, monkeypatch):
 def test_recorded_and_skipped_where_it_does_not_apply():
     encoder = rate(sample_shape=(1, 28, 28), steps=3)
     assert build_model("snn", encoder=encoder, num_outputs=2).describe()["fused_blocks"] == [0, 1]
-    # A second block without a pool still runs fused: oneDNN's conv, the LIF, the sparse backward.
+    # A second block without a pool still runs fused: the conv, the LIF, the sparse backward.
     assert build_model("snn", encoder=encoder, num_outputs=2, pools=(2, 1)).describe()["fused_blocks"] == [0, 1]
     assert build_model("snn", encoder=encoder, num_outputs=2, learn_beta=True).describe()["fused_blocks"] == []
     model = build_model("snn", encoder=encoder, num_outputs=2, learn_beta=True)
     x = encoder(torch.rand(2, 1, 28, 28), None)
-    assert fast_snn.conv_block_leaky(model.layers[0], model.neurons[0], x, first=True) is None
+    assert fast_snn.conv_block_leaky(model.layers[0], model.neurons[0], x) is None
     assert model(x).shape == (2, 2)
 
 

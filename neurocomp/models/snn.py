@@ -119,7 +119,7 @@ class SpikingNetwork(nn.Module):
         activity = x
         for index, (layer, neuron) in enumerate(zip(self.layers, self.neurons)):
             last = index == len(self.layers) - 1
-            fused = None if last else fast_snn.conv_block_leaky(layer, neuron, activity, first=index == 0)
+            fused = None if last else fast_snn.conv_block_leaky(layer, neuron, activity)
             if fused is not None:
                 activity, membrane = fused
             else:
