@@ -41,6 +41,7 @@ class _FusedPoolLeaky(torch.autograd.Function):
     def forward(ctx, current, pool, beta, threshold, slope, mode):
         spikes, membranes, argmax = native.load(KERNEL).pool_forward(current, pool, beta, threshold, mode)
         ctx.save_for_backward(membranes, argmax)
+        ctx.set_materialize_grads(False)  # no zero-filled gradient for the membranes
         ctx.constants = pool, beta, threshold, slope, mode
         ctx.size = current.shape[2:4]
         ctx.mark_non_differentiable(membranes)
@@ -64,6 +65,7 @@ class _ConvPoolLeaky(torch.autograd.Function):
     def forward(ctx, x, weight, bias, pool, beta, threshold, slope, mode):
         spikes, membranes, argmax = native.load(KERNEL).conv_forward(x, weight, bias, pool, beta, threshold, mode)
         ctx.save_for_backward(x, weight, membranes, argmax)
+        ctx.set_materialize_grads(False)  # no zero-filled gradient for the membranes
         ctx.constants = pool, beta, threshold, slope, mode
         ctx.mark_non_differentiable(membranes)  # a conv block is never the readout layer
         return spikes, membranes
