@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from neurocomp.encoders import channels, columns, patches, rate, repeat, rows, slices, static
+from neurocomp import native
+from neurocomp.encoders import RATE_KERNEL, channels, columns, patches, rate, repeat, rows, slices, static
 from neurocomp.errors import UsageError
 
 
@@ -50,14 +51,43 @@ def test_rate_is_seeded_and_binary_with_the_right_mean():
     assert abs(a.mean().item() - 0.3) < 0.01
 
 
-def test_rate_spikes_are_those_of_float_uniforms():
+@pytest.fixture(params=["native", "library"])
+def rate_path(request):
+    """Runs a test on the native rate kernel, then on the pure-torch path."""
+    if request.param == "library":
+        with native.library_path():
+            yield request.param
+    else:
+        if native.load(RATE_KERNEL) is None:
+            pytest.skip("native kernels unavailable here")
+        yield request.param
+
+
+@pytest.mark.parametrize("shape, steps", [((16, 1, 28, 28), 20), ((3, 2, 5, 7), 3), ((1, 1, 1, 1), 1)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rate_spikes_are_those_of_float_uniforms(rate_path, shape, steps, dtype):
     # Integer draws u < ceil(p * 2^24) are exactly torch.rand(...) < p; on the CPU torch takes both
-    # from the same 32-bit stream, so a seed gives the very same spikes as a float draw.
-    encoder = rate(sample_shape=(1, 28, 28), steps=20)
-    x = torch.randint(0, 256, (16, 1, 28, 28)).float() / 255
-    spikes = encoder(x, torch.Generator().manual_seed(7))
-    uniform = torch.rand((20, 16, 1, 28, 28), generator=torch.Generator().manual_seed(7))
-    assert torch.equal(spikes, (uniform < x).float())
+    # from the same 32-bit stream (and so does the native kernel), so a seed gives the very same
+    # spikes as a float draw, and leaves the generator where the float draw leaves it.
+    encoder = rate(sample_shape=shape[1:], steps=steps)
+    x = (torch.randint(0, 256, shape) / 255).to(dtype)  # float32 values: compared exactly below
+    ours, theirs = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    torch.rand(13, generator=ours), torch.rand(13, generator=theirs)  # start mid-way through a block
+    for _ in range(3):  # 20 x 16 x 784 draws span many 624-word blocks
+        spikes = encoder(x, ours)
+        assert spikes.dtype == dtype
+        assert torch.equal(spikes, (torch.rand((steps, *shape), generator=theirs) < x.float()).to(dtype))
+    assert torch.equal(ours.get_state(), theirs.get_state())
+
+
+def test_rate_without_a_generator_draws_from_the_global_one(rate_path):
+    encoder = rate(sample_shape=(1, 5, 5), steps=4)
+    x = torch.rand(3, 1, 5, 5)
+    torch.manual_seed(11)
+    spikes, after = encoder(x), torch.rand(5)
+    torch.manual_seed(11)
+    assert torch.equal(spikes, (torch.rand(4, 3, 1, 5, 5) < x).float())
+    assert torch.equal(after, torch.rand(5))
 
 
 def test_rate_gain_scales_probability():
