@@ -5,10 +5,9 @@ under a kernel row form one of 2^K bit patterns, so each conv output is the bias
 looked-up weight sums (non-binary inputs run on their events instead). Each step's conv output stays
 in the cache and is pooled and fed to the LIF neurons at once, which keeps the conv output and its
 gradient out of memory (~70 MB per batch in the PneumoniaMNIST study). The backward pass sends the
-LIF gradient to the argmax of each pooling window only: the first block sums it per pattern into
-its weight gradient (its input, the encoder's output, needs none); a deeper block, fed the
-channels-last spikes of the block before, computes its weight and input gradients from the argmax
-positions (a quarter of the conv outputs for 2x2 pooling). Blocks with batch norm, padding or
+LIF gradient to the argmax of each pooling window only (a quarter of the conv outputs for 2x2
+pooling) and computes the weight gradient, and the input's where the input needs one (not the
+first block's, fed by the encoder), from those positions, on the channels-last input. Blocks with batch norm, padding or
 strides keep torch for everything before the pool, then max-pool and LIF run fused. All compute
 what ``Conv2d -> MaxPool2d -> Leaky`` computes (spikes equal, see the tests).
 
@@ -56,10 +55,10 @@ class _FusedPoolLeaky(torch.autograd.Function):
 
 
 class _ConvPoolLeaky(torch.autograd.Function):
-    """conv -> max-pool -> LIF of a plain block (``conv_forward``). The backward computes only the
-    weight and bias gradients where the input needs none (the first block, fed by the encoder:
-    ``conv_backward``), else the input's too, from the channels-last input (``sparse_conv_backward``);
-    both use that only each pooling window's argmax has a conv output gradient."""
+    """conv -> max-pool -> LIF of a plain block (``conv_forward``). The backward
+    (``sparse_conv_backward``) uses that only each pooling window's argmax has a conv output gradient,
+    and computes the input's gradient only where the input needs one (not the first block's, fed by
+    the encoder)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, pool, beta, threshold, slope, mode):
@@ -73,13 +72,12 @@ class _ConvPoolLeaky(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes, _grad_membranes):
         x, weight, membranes, argmax = ctx.saved_tensors
-        if not ctx.needs_input_grad[0]:
-            g_weight, g_bias = native.load(KERNEL).conv_backward(grad_spikes.contiguous(), x, weight, membranes,
-                                                                 argmax, *ctx.constants)
-            return None, g_weight, g_bias, None, None, None, None, None
+        input_grad = ctx.needs_input_grad[0]
+        # channels last: no copy for the spikes of a block before, nor for a one-channel image
+        x_channels_last = x.permute(0, 1, 3, 4, 2).contiguous()
         g_x, g_weight, g_bias = native.load(KERNEL).sparse_conv_backward(
-            grad_spikes.contiguous(), x.permute(0, 1, 3, 4, 2), weight, membranes, argmax, *ctx.constants)
-        return g_x.permute(0, 1, 4, 2, 3), g_weight, g_bias, None, None, None, None, None
+            grad_spikes.contiguous(), x_channels_last, weight, membranes, argmax, *ctx.constants, input_grad)
+        return (g_x.permute(0, 1, 4, 2, 3) if input_grad else None), g_weight, g_bias, None, None, None, None, None
 
 
 def _pool_size(module: nn.Module) -> Optional[int]:
@@ -130,9 +128,7 @@ def conv_block_leaky(block: nn.Module, neuron: nn.Module,
         return None
     plain_conv = _plain_conv(block)
     before_pool = _before_pool(block)
-    # An input that needs its gradient must be channels last (the spikes of a fused block before).
-    if (plain_conv is not None and x.dtype == plain_conv[0].weight.dtype
-            and (not x.requires_grad or x.permute(0, 1, 3, 4, 2).is_contiguous())):
+    if plain_conv is not None and x.dtype == plain_conv[0].weight.dtype:
         spikes, membranes = _ConvPoolLeaky.apply(x, plain_conv[0].weight, plain_conv[0].bias, plain_conv[1], *options)
     elif before_pool is not None:
         layers, pool = before_pool

@@ -5,10 +5,9 @@
 //    On binary images (spikes) the K inputs under a kernel row form one of 2^K patterns, so a conv
 //    output is the bias plus Cin * K looked-up weight sums. Other images run on their events: each
 //    non-zero input adds its value times its weights to the outputs it reaches.
-//  - conv_backward: the first block's weight and bias gradients (its input needs none): summed per
-//    pattern, then spread to the taps once per call (events: a sum over the events).
-//  - sparse_conv_backward: a deeper block's weight, bias and input gradients from the argmax
-//    positions only (the other conv outputs have no gradient).
+//  - sparse_conv_backward: the weight and bias gradients, and the input's where it needs one (not
+//    the first block's, fed by the encoder), from the argmax positions only (the other conv
+//    outputs have no gradient).
 //  - pool_*: a block whose layers before the pool ran in torch (batch norm): pooling and neurons read
 //    its output in place, and the backward pass writes its gradient once (zeros but at each window's
 //    argmax) instead of a zero fill, a scatter and separate LIF passes.
@@ -380,108 +379,74 @@ std::vector<torch::Tensor> conv_forward_impl(const torch::Tensor& x, const torch
   });
 }
 
-template <typename scalar_t>
-std::vector<torch::Tensor> conv_backward_impl(const torch::Tensor& grad_spikes, const torch::Tensor& x,
-                                              const torch::Tensor& weight, const torch::Tensor& membranes,
-                                              const torch::Tensor& argmax, int64_t pool, const Neurons<scalar_t>& n) {
-  const Shape s = conv_shape(x, weight, pool);
-  const int64_t chunks = (s.B + CHUNK - 1) / CHUNK, taps_size = s.Cin * s.K * s.K * s.C;
-  const int64_t table_size = patterns_apply(s) ? pattern_row(s, s.Cin, 0, 0) : 0;
-  // Per chunk: weight taps (event path), the gradient per pattern (table path), the bias.
-  auto per_chunk = torch::zeros({chunks, taps_size + table_size + s.C}, x.options());
-  const scalar_t* xs = x.data_ptr<scalar_t>();
-  // One conv output gradient buffer per thread, zero except where a step writes it (then cleared).
-  std::vector<std::vector<scalar_t>> g_out(at::get_num_threads(), std::vector<scalar_t>(s.output_size(), 0));
-  std::vector<std::vector<uint8_t>> scratch(at::get_num_threads(), std::vector<uint8_t>(2 * s.image_size()));
-  std::vector<std::vector<int32_t>> maxima(at::get_num_threads(), std::vector<int32_t>(s.pooled()));  // pixels
-  run_backward<scalar_t>(s, n, grad_spikes, membranes, argmax,
-                         [&](int64_t t, int64_t b, int64_t chunk, const scalar_t* g_current, const uint8_t* arg) {
-    scalar_t* g_taps = per_chunk.data_ptr<scalar_t>() + chunk * (taps_size + table_size + s.C);
-    scalar_t* g_table = g_taps + taps_size;
-    scalar_t* g_bias = g_table + table_size;
-    for (int64_t i = 0; i < s.pooled(); i += s.C)
-      for (int64_t c = 0; c < s.C; ++c) g_bias[c] += g_current[i + c];
-    const scalar_t* image = xs + (t * s.B + b) * s.image_size();
-    uint8_t* bits = scratch[at::get_thread_num()].data();
-    uint8_t* pattern = bits + s.image_size();
-    if (patterns_apply(s) && bit_patterns(image, s, bits, pattern)) {
-      // Each maximum's gradient goes to the pattern its window of inputs shows, row by row.
-      int32_t* pixel = maxima[at::get_thread_num()].data();  // offsets of the maxima in a pattern row
-      for_each_argmax(s, arg, [&](int64_t at, int64_t, int64_t i) {
-        pixel[i] = static_cast<int32_t>(at * s.pixel_stride());
-      });
-      for (int64_t ci = 0; ci < s.Cin; ++ci)
-        for (int64_t ky = 0; ky < s.K; ++ky) {
-          scalar_t* table = g_table + pattern_row(s, ci, ky, 0);
-          const uint8_t* row = pattern + s.input(ci, ky, 0);
-          for (int64_t i0 = 0; i0 < s.pooled(); i0 += s.C)
-            for (int64_t c = 0; c < s.C; ++c) table[row[pixel[i0 + c]] * s.C + c] += g_current[i0 + c];
-        }
-      return;
-    }
-    scalar_t* g = g_out[at::get_thread_num()].data();
-    for_each_argmax(s, arg, [&](int64_t pixel, int64_t c, int64_t i) { g[pixel * s.C + c] = g_current[i]; });
-    for_each_event(image, s, [&](scalar_t v, int64_t at, int64_t tap, int64_t run) {
-      const scalar_t* go = g + at;
-      scalar_t* gw = g_taps + tap;
-#pragma omp simd
-      for (int64_t c = 0; c < run; ++c) gw[c] += v * go[c];
-    });
-    for_each_argmax(s, arg, [&](int64_t pixel, int64_t c, int64_t) { g[pixel * s.C + c] = scalar_t(0); });
-  });
-  auto sums = per_chunk.sum(0);  // chunks in order: the same result for any number of threads
-  scalar_t* total = sums.data_ptr<scalar_t>();
-  for (int64_t ci = 0; ci < s.Cin && table_size > 0; ++ci)  // a pattern's gradient reaches each of its taps
-    for (int64_t ky = 0; ky < s.K; ++ky)
-      for (int64_t p = 1; p < (int64_t(1) << s.K); ++p)
-        for (int64_t kx = 0; kx < s.K; ++kx)
-          if (p >> kx & 1)
-            for (int64_t c = 0; c < s.C; ++c)
-              total[((ci * s.K + ky) * s.K + (s.K - 1 - kx)) * s.C + c] +=
-                  total[taps_size + pattern_row(s, ci, ky, p) + c];
-  auto g_weight = sums.narrow(0, 0, taps_size).view({s.Cin, s.K, s.K, s.C}).flip({2}).permute({3, 0, 1, 2})
-                      .contiguous();
-  return {g_weight, sums.narrow(0, taps_size + table_size, s.C).clone()};
-}
-
 constexpr int64_t LANES = 8;  // values per vector in the sparse backward
 
-// out[0, vectors * LANES) += the sum over k < count of scale[k] x row(k)[0, vectors * LANES). The
-// sum is kept in registers (even and odd k apart: more independent additions in flight), up to 8
-// vectors at once, and stored once: updating out row by row costs a store per row and chains each
-// update to the one before through memory.
-template <typename scalar_t, typename Row>
-inline void add_scaled_rows(scalar_t* out, int64_t vectors, int64_t count, const scalar_t* scale, Row&& row) {
-  using L = Lanes<scalar_t, LANES>;
-  auto block = [&](int64_t j0, auto width) {  // A vectors from value j0
-    constexpr int64_t A = decltype(width)::value;
-    typename L::type even[A], odd[A];
-    for (int64_t a = 0; a < A; ++a) even[a] = L::load(out + j0 + a * LANES), odd[a] = even[a] - even[a];
-    int64_t k = 0;
-    for (; k + 1 < count; k += 2) {
-      const scalar_t *r0 = row(k) + j0, *r1 = row(k + 1) + j0;
-      for (int64_t a = 0; a < A; ++a) {
-        even[a] += scale[k] * L::load(r0 + a * LANES);
-        odd[a] += scale[k + 1] * L::load(r1 + a * LANES);
-      }
-    }
-    if (k < count)
-      for (int64_t a = 0; a < A; ++a) even[a] += scale[k] * L::load(row(k) + j0 + a * LANES);
-    for (int64_t a = 0; a < A; ++a) L::store(out + j0 + a * LANES, even[a] + odd[a]);
-  };
+// Calls f(std::integral_constant<int64_t, n>()) for n in 1..6.
+template <typename F>
+__attribute__((always_inline)) inline void with_count(int64_t n, F&& f) {
   using std::integral_constant;
-  int64_t v = 0;
-  for (; v + 8 <= vectors; v += 8) block(v * LANES, integral_constant<int64_t, 8>());
-  switch (vectors - v) {  // the rest in one pass over the rows
-    case 1: block(v * LANES, integral_constant<int64_t, 1>()); break;
-    case 2: block(v * LANES, integral_constant<int64_t, 2>()); break;
-    case 3: block(v * LANES, integral_constant<int64_t, 3>()); break;
-    case 4: block(v * LANES, integral_constant<int64_t, 4>()); break;
-    case 5: block(v * LANES, integral_constant<int64_t, 5>()); break;
-    case 6: block(v * LANES, integral_constant<int64_t, 6>()); break;
-    case 7: block(v * LANES, integral_constant<int64_t, 7>()); break;
+  switch (n) {
+    case 1: f(integral_constant<int64_t, 1>()); break;
+    case 2: f(integral_constant<int64_t, 2>()); break;
+    case 3: f(integral_constant<int64_t, 3>()); break;
+    case 4: f(integral_constant<int64_t, 4>()); break;
+    case 5: f(integral_constant<int64_t, 5>()); break;
+    case 6: f(integral_constant<int64_t, 6>()); break;
     default: break;
   }
+}
+
+// A patch: `rows` rows of `vectors` vectors, each row some values after the one before. Its sums
+// are kept in registers `height` rows x `width` vectors at a time: at most 6 vectors (12 sums, even
+// and odd terms apart, leave a few of the 16 registers for the rest), wide rows row by row in
+// near-equal parts, narrow rows several at a time. Worked out once: divisions are slow.
+struct PatchShape {
+  int64_t rows, vectors, height, width;
+  PatchShape(int64_t rows, int64_t vectors) : rows(rows), vectors(vectors) {
+    const int64_t parts = (vectors + 5) / 6;
+    height = vectors >= 4 ? 1 : 6 / vectors;
+    width = vectors >= 4 ? (vectors + parts - 1) / parts : vectors;
+  }
+};
+
+// out_patch (rows out_line apart) += the sum over k < count of scale[k] x patch(k) (rows in_line
+// apart). Each block of sums is stored once: updating out term by term costs a store per vector
+// and chains each update to the one before through memory.
+template <typename scalar_t, typename PatchAt>
+__attribute__((always_inline)) inline void add_scaled_patches(scalar_t* out, int64_t out_line, int64_t count,
+                                                              const scalar_t* scale, PatchAt&& patch, int64_t in_line,
+                                                              const PatchShape& shape) {
+  using L = Lanes<scalar_t, LANES>;
+  auto block = [&](int64_t r0, int64_t v0, auto row_count, auto vector_count) __attribute__((always_inline)) {
+    constexpr int64_t R = decltype(row_count)::value, A = decltype(vector_count)::value;
+    scalar_t* o = out + r0 * out_line + v0 * LANES;
+    const int64_t in_at = r0 * in_line + v0 * LANES;
+    typename L::type even[R][A], odd[R][A];
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t a = 0; a < A; ++a) even[r][a] = L::load(o + r * out_line + a * LANES), odd[r][a] = even[r][a] - even[r][a];
+    int64_t k = 0;
+    for (; k + 1 < count; k += 2) {
+      const scalar_t *p0 = patch(k) + in_at, *p1 = patch(k + 1) + in_at;
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t a = 0; a < A; ++a) {
+          even[r][a] += scale[k] * L::load(p0 + r * in_line + a * LANES);
+          odd[r][a] += scale[k + 1] * L::load(p1 + r * in_line + a * LANES);
+        }
+    }
+    if (k < count)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t a = 0; a < A; ++a) even[r][a] += scale[k] * L::load(patch(k) + in_at + r * in_line + a * LANES);
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t a = 0; a < A; ++a) L::store(o + r * out_line + a * LANES, even[r][a] + odd[r][a]);
+  };
+  for (int64_t r = 0; r < shape.rows; r += shape.height)
+    for (int64_t v = 0; v < shape.vectors; v += shape.width)
+      with_count(std::min(shape.height, shape.rows - r), [&](auto rows) __attribute__((always_inline)) {
+        with_count(std::min(shape.width, shape.vectors - v), [&](auto vectors) __attribute__((always_inline)) {
+          if constexpr (std::decay_t<decltype(rows)>::value * std::decay_t<decltype(vectors)>::value <= 6)
+            block(r, v, rows, vectors);
+        });
+      });
 }
 
 // The gradients of a conv (stride 1, no padding) followed by max-pool -> LIF, from the LIF's spike
@@ -493,16 +458,18 @@ inline void add_scaled_rows(scalar_t* out, int64_t vectors, int64_t count, const
 // read as whole vectors: weight rows are padded with zeros, an input run may read into the next
 // image (the last image is copied into a buffer with room after it), and the input gradient is
 // summed in a buffer with room after it, so the values past a run add nothing where it matters.
-// x: the conv input as (T, B, H, W, Cin) contiguous (channels last); weight (C, Cin, K, K).
+// x: the conv input as (T, B, H, W, Cin) contiguous (channels last); weight (C, Cin, K, K). Without
+// input_grad the second pass is skipped and the input's gradient is an undefined tensor.
 template <typename scalar_t>
 std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_spikes, const torch::Tensor& x,
                                                      const torch::Tensor& weight, const torch::Tensor& membranes,
                                                      const torch::Tensor& argmax, int64_t pool,
-                                                     const Neurons<scalar_t>& n) {
+                                                     const Neurons<scalar_t>& n, bool input_grad) {
   const int64_t T = x.size(0), B = x.size(1), H = x.size(2), W = x.size(3), Cin = x.size(4), K = weight.size(2);
   const Shape s{T, B, Cin, H, W, weight.size(0), K, H - K + 1, W - K + 1, pool, (H - K + 1) / pool,
                 (W - K + 1) / pool, W - K + 1, true};
   const int64_t run = K * Cin, vectors = (run + LANES - 1) / LANES, padded = vectors * LANES;
+  const PatchShape patch(K, vectors);  // a kernel's input run (weight gradient) or weights (input gradient)
   const int64_t taps_size = s.C * K * padded, chunks = (B + CHUNK - 1) / CHUNK;
   const int64_t windows = s.PH * s.PW, positions = pool * pool, line = W * Cin, image_size = H * line;
   std::vector<scalar_t> to_input(taps_size, scalar_t(0));  // weight as (C, K, K * Cin padded)
@@ -519,10 +486,10 @@ std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_s
   for (int64_t d = 0; d < positions; ++d) position[d] = ((d / pool) * W + d % pool) * Cin;
   std::vector<int64_t> corner(windows);  // window -> input offset of its corner
   for (int64_t w = 0; w < windows; ++w) corner[w] = ((w / s.PW) * pool * W + (w % s.PW) * pool) * Cin;
-  auto g_x = torch::empty_like(x);
+  auto g_x = input_grad ? torch::empty_like(x) : torch::Tensor();
   auto per_chunk = torch::zeros({chunks, taps_size + s.C}, x.options());  // (C, K, K * Cin padded), bias
   const scalar_t* xs = x.data_ptr<scalar_t>();
-  scalar_t* gx = g_x.data_ptr<scalar_t>();
+  scalar_t* gx = input_grad ? g_x.data_ptr<scalar_t>() : nullptr;
   // Per thread: the last image and an image's gradient, each with room for a vector after it; one
   // channel's windows (input offset of the maximum, gradient); one window's channels ordered by the
   // position of their maximum (channel, gradient, and where each position starts).
@@ -547,7 +514,6 @@ std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_s
       std::copy(image, image + image_size, m.image.begin());
       image = m.image.data();
     }
-    std::fill(g_image, g_image + image_size + LANES, scalar_t(0));
     scalar_t* g_taps = per_chunk.data_ptr<scalar_t>() + chunk * (taps_size + s.C);
     scalar_t* g_bias = g_taps + taps_size;
     for (int64_t w = 0; w < windows; ++w)
@@ -558,10 +524,11 @@ std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_s
         offset[w] = corner_at[w] + position_at[arg[w * s.C + c]];
         gain[w] = g_current[w * s.C + c];
       }
-      for (int64_t ky = 0; ky < K; ++ky)
-        add_scaled_rows(g_taps + (c * K + ky) * padded, vectors, windows, gain,
-                        [&](int64_t k) { return image + offset[k] + ky * line; });
+      add_scaled_patches(g_taps + c * K * padded, padded, windows, gain, [&](int64_t k) { return image + offset[k]; },
+                         line, patch);
     }
+    if (!input_grad) return;
+    std::fill(g_image, g_image + image_size + LANES, scalar_t(0));
     for (int64_t w = 0; w < windows; ++w) {
       const uint8_t* at = arg + w * s.C;
       std::fill(start, start + positions + 1, 0);  // counting sort of the channels by position
@@ -576,9 +543,10 @@ std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_s
       start[0] = 0;
       for (int64_t d = 0; d < positions; ++d) {
         const int64_t first = start[d], count = start[d + 1] - first;
-        for (int64_t ky = 0; ky < K && count > 0; ++ky)
-          add_scaled_rows(g_image + corner[w] + position[d] + ky * line, vectors, count, sorted_gain + first,
-                          [&](int64_t k) { return to_input.data() + (sorted[first + k] * K + ky) * padded; });
+        if (count > 0)
+          add_scaled_patches(g_image + corner[w] + position[d], line, count, sorted_gain + first,
+                             [&](int64_t k) { return to_input.data() + sorted[first + k] * K * padded; }, padded,
+                             patch);
       }
     }
     std::copy(g_image, g_image + image_size, gx + (t * B + b) * image_size);
@@ -605,19 +573,6 @@ std::vector<torch::Tensor> conv_forward(torch::Tensor x, torch::Tensor weight, t
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv_pool_lif_forward", [&] {
     result = conv_forward_impl<scalar_t>(is_channels_last(x) ? x : x.contiguous(), weight, bias, pool,
                                          neurons<scalar_t>(beta, threshold, 0, mode));
-  });
-  return result;
-}
-
-// grad_spikes: (T, B, H', W', C). Returns the gradients of weight and bias.
-std::vector<torch::Tensor> conv_backward(torch::Tensor grad_spikes, torch::Tensor x, torch::Tensor weight,
-                                         torch::Tensor membranes, torch::Tensor argmax, int64_t pool, double beta,
-                                         double threshold, double slope, int64_t mode) {
-  std::vector<torch::Tensor> result;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv_pool_lif_backward", [&] {
-    result = conv_backward_impl<scalar_t>(grad_spikes, is_channels_last(x) ? x : x.contiguous(), weight, membranes,
-                                          argmax, pool,
-                                          neurons<scalar_t>(beta, threshold, slope, mode));
   });
   return result;
 }
@@ -655,14 +610,16 @@ std::vector<torch::Tensor> pool_backward(torch::Tensor grad_spikes, torch::Tenso
   return {grad};
 }
 
-// Gradients of x, weight and bias of conv -> max-pool -> LIF (see sparse_conv_backward_impl).
+// Gradients of x (where input_grad; else undefined), weight and bias of conv -> max-pool -> LIF (see
+// sparse_conv_backward_impl).
 std::vector<torch::Tensor> sparse_conv_backward(torch::Tensor grad_spikes, torch::Tensor x, torch::Tensor weight,
                                                 torch::Tensor membranes, torch::Tensor argmax, int64_t pool,
-                                                double beta, double threshold, double slope, int64_t mode) {
+                                                double beta, double threshold, double slope, int64_t mode,
+                                                bool input_grad) {
   std::vector<torch::Tensor> result;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_conv_backward", [&] {
     result = sparse_conv_backward_impl<scalar_t>(grad_spikes, x, weight, membranes, argmax, pool,
-                                                 neurons<scalar_t>(beta, threshold, slope, mode));
+                                                 neurons<scalar_t>(beta, threshold, slope, mode), input_grad);
   });
   return result;
 }
@@ -670,7 +627,6 @@ std::vector<torch::Tensor> sparse_conv_backward(torch::Tensor grad_spikes, torch
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("sparse_conv_backward", &sparse_conv_backward, "gradients of conv -> max-pool -> LIF, argmax-sparse");
   m.def("conv_forward", &conv_forward, "conv -> max-pool -> LIF over time, event driven");
-  m.def("conv_backward", &conv_backward, "gradient of conv -> max-pool -> LIF w.r.t. the conv weights");
   m.def("pool_forward", &pool_forward, "max-pool -> LIF over time on a conv output");
   m.def("pool_backward", &pool_backward, "gradient of max-pool -> LIF w.r.t. the conv output");
 }
