@@ -491,62 +491,61 @@ std::vector<torch::Tensor> sparse_conv_backward_impl(const torch::Tensor& grad_s
   const scalar_t* xs = x.data_ptr<scalar_t>();
   scalar_t* gx = input_grad ? g_x.data_ptr<scalar_t>() : nullptr;
   // Per thread: the last image and an image's gradient, each with room for a vector after it; one
-  // channel's windows (input offset of the maximum, gradient); one window's channels ordered by the
-  // position of their maximum (channel, gradient, and where each position starts).
+  // channel's windows (input offset of the maximum, gradient); one window position's channels (the
+  // offsets of their weights, their gradients; room for one more).
   struct Scratch {
     std::vector<scalar_t> image, g_image;
     std::vector<int64_t> offset;
-    std::vector<scalar_t> gain, sorted_gain;
-    std::vector<int64_t> sorted, start;
+    std::vector<scalar_t> gain;
+    std::vector<int64_t> weights_at;
+    std::vector<scalar_t> channel_gain;
   };
   std::vector<Scratch> scratch(at::get_num_threads(), Scratch{std::vector<scalar_t>(image_size + LANES, 0),
       std::vector<scalar_t>(image_size + LANES), std::vector<int64_t>(windows), std::vector<scalar_t>(windows),
-      std::vector<scalar_t>(s.C), std::vector<int64_t>(s.C), std::vector<int64_t>(positions + 1)});
+      std::vector<int64_t>(s.C + 1), std::vector<scalar_t>(s.C + 1)});
   run_backward<scalar_t>(s, n, grad_spikes, membranes, argmax,
                          [&](int64_t t, int64_t b, int64_t chunk, const scalar_t* g_current, const uint8_t* arg) {
-    // Raw pointers: through the vectors the compiler reloads each data pointer after every store.
+    // Raw pointers and local sizes: through vectors and the Shape the compiler reloads each after
+    // every store.
     Scratch& m = scratch[at::get_thread_num()];
-    scalar_t *g_image = m.g_image.data(), *gain = m.gain.data(), *sorted_gain = m.sorted_gain.data();
-    int64_t *offset = m.offset.data(), *sorted = m.sorted.data(), *start = m.start.data();
+    const int64_t C = s.C, patch_size = K * padded;
+    scalar_t *g_image = m.g_image.data(), *gain = m.gain.data(), *channel_gain = m.channel_gain.data();
+    int64_t *offset = m.offset.data(), *weights_at = m.weights_at.data();
     const int64_t *corner_at = corner.data(), *position_at = position.data();
+    const scalar_t* weights = to_input.data();
     const scalar_t* image = xs + (t * B + b) * image_size;  // reading past it reads the next image
     if (t == T - 1 && b == B - 1) {  // the last image of x: a copy with room after it
       std::copy(image, image + image_size, m.image.begin());
       image = m.image.data();
     }
-    scalar_t* g_taps = per_chunk.data_ptr<scalar_t>() + chunk * (taps_size + s.C);
+    scalar_t* g_taps = per_chunk.data_ptr<scalar_t>() + chunk * (taps_size + C);
     scalar_t* g_bias = g_taps + taps_size;
     for (int64_t w = 0; w < windows; ++w)
 #pragma omp simd
-      for (int64_t c = 0; c < s.C; ++c) g_bias[c] += g_current[w * s.C + c];
-    for (int64_t c = 0; c < s.C; ++c) {
+      for (int64_t c = 0; c < C; ++c) g_bias[c] += g_current[w * C + c];
+    for (int64_t c = 0; c < C; ++c) {
       for (int64_t w = 0; w < windows; ++w) {  // channel c's windows: where the maximum is, its gradient
-        offset[w] = corner_at[w] + position_at[arg[w * s.C + c]];
-        gain[w] = g_current[w * s.C + c];
+        offset[w] = corner_at[w] + position_at[arg[w * C + c]];
+        gain[w] = g_current[w * C + c];
       }
-      add_scaled_patches(g_taps + c * K * padded, padded, windows, gain, [&](int64_t k) { return image + offset[k]; },
+      add_scaled_patches(g_taps + c * patch_size, padded, windows, gain, [&](int64_t k) { return image + offset[k]; },
                          line, patch);
     }
     if (!input_grad) return;
     std::fill(g_image, g_image + image_size + LANES, scalar_t(0));
     for (int64_t w = 0; w < windows; ++w) {
-      const uint8_t* at = arg + w * s.C;
-      std::fill(start, start + positions + 1, 0);  // counting sort of the channels by position
-      for (int64_t c = 0; c < s.C; ++c) ++start[at[c] + 1];
-      for (int64_t d = 0; d < positions; ++d) start[d + 1] += start[d];
-      for (int64_t c = 0; c < s.C; ++c) {
-        const int64_t k = start[at[c]]++;
-        sorted[k] = c;
-        sorted_gain[k] = g_current[w * s.C + c];
-      }
-      for (int64_t d = positions; d > 0; --d) start[d] = start[d - 1];  // back to the starts
-      start[0] = 0;
+      const uint8_t* at = arg + w * C;
+      const scalar_t* g_window = g_current + w * C;
       for (int64_t d = 0; d < positions; ++d) {
-        const int64_t first = start[d], count = start[d + 1] - first;
+        int64_t count = 0;
+        for (int64_t c = 0; c < C; ++c) {  // the channels whose maximum sits at d, without branches
+          weights_at[count] = c * patch_size;
+          channel_gain[count] = g_window[c];
+          count += at[c] == d;
+        }
         if (count > 0)
-          add_scaled_patches(g_image + corner[w] + position[d], line, count, sorted_gain + first,
-                             [&](int64_t k) { return to_input.data() + sorted[first + k] * K * padded; }, padded,
-                             patch);
+          add_scaled_patches(g_image + corner_at[w] + position_at[d], line, count, channel_gain,
+                             [&](int64_t k) { return weights + weights_at[k]; }, padded, patch);
       }
     }
     std::copy(g_image, g_image + image_size, gx + (t * B + b) * image_size);
