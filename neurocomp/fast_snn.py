@@ -9,7 +9,8 @@ LIF gradient to the argmax of each pooling window only (a quarter of the conv ou
 pooling) and computes the weight gradient, and the input's where the input needs one (not the
 first block's, fed by the encoder), from those positions, on the channels-last input. Blocks with batch norm, padding or
 strides keep torch for everything before the pool, then max-pool and LIF run fused. All compute
-what ``Conv2d -> MaxPool2d -> Leaky`` computes (spikes equal, see the tests).
+what ``Conv2d -> MaxPool2d -> Leaky`` computes (spikes equal, see the tests). An FC layer right
+after a fused block reads its channels-last spikes in place (``flatten_linear``).
 
 Covered: LIF neurons with fixed beta and threshold, CPU float32/64, and a block that is either a
 plain ``Conv2d`` (stride 1, no padding, dilation or groups, with bias) with an optional ``MaxPool2d``
@@ -22,6 +23,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import native
@@ -139,3 +141,18 @@ def conv_block_leaky(block: nn.Module, neuron: nn.Module,
         return None
     # (T, B, H', W', C) -> (T, B, C, H', W'), channels-last in memory, as the next conv wants it.
     return spikes.permute(0, 1, 4, 2, 3), membranes.permute(0, 1, 4, 2, 3)
+
+
+def flatten_linear(layer: nn.Module, x: torch.Tensor) -> Optional[torch.Tensor]:
+    """The current ``(T*B, out)`` of a ``Flatten -> Linear`` layer on channels-last maps ``x``
+    ``(T, B, C, H, W)`` (a fused block's spikes), with the weight's columns put in (H, W, C) order
+    instead of the maps copied into (C, H, W) order, and their gradient back; None where the layer
+    is not that or ``x`` is not channels last (then run the layer)."""
+    if not (isinstance(layer, nn.Sequential) and len(layer) == 2 and isinstance(layer[1], nn.Linear)
+            and isinstance(layer[0], nn.Flatten) and (layer[0].start_dim, layer[0].end_dim) == (1, -1)):
+        return None
+    if x.dim() != 5 or x.is_contiguous() or not x.permute(0, 1, 3, 4, 2).is_contiguous():
+        return None
+    linear, (channels, height, width) = layer[1], x.shape[2:]
+    weight = linear.weight.view(-1, channels, height, width).permute(0, 2, 3, 1).reshape(linear.out_features, -1)
+    return F.linear(x.permute(0, 1, 3, 4, 2).reshape(-1, height * width * channels), weight, linear.bias)

@@ -37,6 +37,16 @@ def test_conv_accumulates_count_the_targets_of_each_spike():
     assert inference_cost(model, x)["layers"][0]["acs"] == 2 * (1 + 9)
 
 
+def test_every_layer_of_the_study_snn_is_counted():
+    # The fused blocks and the FC layer reading their spikes in place compute without module calls;
+    # the count runs the library path, where every layer is a module the hooks see.
+    encoder = rate(sample_shape=(1, 28, 28), steps=2)
+    model = build_model("snn", encoder=encoder, num_outputs=2)
+    cost = inference_cost(model, encoder(torch.rand(3, 1, 28, 28), torch.Generator().manual_seed(0)))
+    assert [layer["layer"] for layer in cost["layers"]] == ["Conv2d", "Conv2d", "Linear"]
+    assert cost["dense_macs"] == 2 * (24 * 24 * 12 * 25 + 10 * 10 * 32 * 12 * 9 + 800 * 2)
+
+
 def test_lstm_gates_times_inputs_and_state():
     encoder = rows(sample_shape=(1, 28, 28))
     model = build_model("lstm", encoder=encoder, num_outputs=2, hidden_size=8)

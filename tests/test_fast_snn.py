@@ -128,3 +128,20 @@ def test_channels_last_inputs_give_what_contiguous_ones_give():
     assert outputs[0][0].sum() > 0
     assert torch.equal(outputs[0][0], outputs[1][0]) and torch.equal(outputs[0][2], outputs[1][2])
     assert torch.allclose(outputs[0][1], outputs[1][1], rtol=1e-12, atol=1e-12)
+
+
+def test_flatten_linear_reads_channels_last_maps_in_place():
+    # The FC layer after a fused block: the same current as Flatten -> Linear, gradients included.
+    torch.manual_seed(0)
+    layer = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 3 * 5, 7)).double()
+    maps = torch.rand(2, 3, 3, 5, 4, dtype=torch.float64)  # (T, B, H, W, C) in memory
+    x = maps.permute(0, 1, 4, 2, 3).requires_grad_()
+    ours = fast_snn.flatten_linear(layer, x)
+    theirs = layer(x.reshape(6, 4, 3, 5))
+    assert torch.allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+    grads = [torch.autograd.grad((out * torch.arange(7.0, dtype=torch.float64)).sum(), [x, layer[1].weight])
+             for out in (ours, theirs)]
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert fast_snn.flatten_linear(layer, x.detach().contiguous()) is None  # nothing to save: run the layer
+    assert fast_snn.flatten_linear(layer[1], x) is None

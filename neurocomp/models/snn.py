@@ -116,14 +116,18 @@ class SpikingNetwork(nn.Module):
         ``rates``, when given, receives each spiking layer's rate (spikes per neuron per step).
         """
         steps, batch = x.shape[:2]
-        activity = x
+        activity, fused = x, None
         for index, (layer, neuron) in enumerate(zip(self.layers, self.neurons)):
-            last = index == len(self.layers) - 1
-            fused = None if last else fast_snn.conv_block_leaky(layer, neuron, activity)
+            after_fused, fused = fused is not None, None
+            if index < len(self.layers) - 1:
+                fused = fast_snn.conv_block_leaky(layer, neuron, activity)
             if fused is not None:
                 activity, membrane = fused
             else:
-                current = layer(activity.reshape(steps * batch, *activity.shape[2:]))
+                # An FC layer reads the spikes of a fused block before it in their channels-last order.
+                current = fast_snn.flatten_linear(layer, activity) if after_fused else None
+                if current is None:
+                    current = layer(activity.reshape(steps * batch, *activity.shape[2:]))
                 activity, membrane = neuron(current.view(steps, batch, *current.shape[1:]))
             if rates is not None:
                 rates.append(activity.mean().item())
