@@ -7,10 +7,10 @@ in the cache and is pooled and fed to the LIF neurons at once, which keeps the c
 gradient out of memory (~70 MB per batch in the PneumoniaMNIST study). The backward pass sends the
 LIF gradient to the argmax of each pooling window only (a quarter of the conv outputs for 2x2
 pooling) and computes the weight gradient, and the input's where the input needs one (not the
-first block's, fed by the encoder), from those positions, on the channels-last input. Blocks with batch norm, padding or
-strides keep torch for everything before the pool, then max-pool and LIF run fused. All compute
-what ``Conv2d -> MaxPool2d -> Leaky`` computes (spikes equal, see the tests). An FC layer right
-after a fused block reads its channels-last spikes in place (``flatten_linear``).
+first block's, fed by the encoder), from those positions, on the channels-last input. Blocks with
+batch norm, padding or strides keep torch for everything before the pool, then max-pool and LIF run
+fused. All compute what ``Conv2d -> MaxPool2d -> Leaky`` computes (spikes equal, see the tests). An
+FC layer right after a fused block reads its channels-last spikes in place (``flatten_linear``).
 
 Covered: LIF neurons with fixed beta and threshold, CPU float32/64, and a block that is either a
 plain ``Conv2d`` (stride 1, no padding, dilation or groups, with bias) with an optional ``MaxPool2d``

@@ -14,6 +14,9 @@ from .results import Run
 from .table import group_runs, mean_std
 
 KINDS = ("params-vs-metric", "curves", "roc", "spikes", "wiring")
+FAMILIES = {"snn": "spiking", "alif": "spiking", "ltc": "liquid", "cfc": "liquid", "lstm": "recurrent",
+            "gru": "recurrent", "rnn": "recurrent", "cnn": "convolutional", "mlp": "fully connected"}
+MARKERS = {"spiking": "o", "liquid": "s", "recurrent": "^", "convolutional": "D", "fully connected": "v"}
 
 
 def _pyplot():
@@ -25,9 +28,6 @@ def _pyplot():
     import matplotlib.pyplot
 
     return matplotlib.pyplot
-FAMILIES = {"snn": "spiking", "alif": "spiking", "ltc": "liquid", "cfc": "liquid", "lstm": "recurrent",
-            "gru": "recurrent", "rnn": "recurrent", "cnn": "convolutional", "mlp": "fully connected"}
-MARKERS = {"spiking": "o", "liquid": "s", "recurrent": "^", "convolutional": "D", "fully connected": "v"}
 
 
 def _label(group) -> str:

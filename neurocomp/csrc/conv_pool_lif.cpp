@@ -423,7 +423,10 @@ __attribute__((always_inline)) inline void add_scaled_patches(scalar_t* out, int
     const int64_t in_at = r0 * in_line + v0 * LANES;
     typename L::type even[R][A], odd[R][A];
     for (int64_t r = 0; r < R; ++r)
-      for (int64_t a = 0; a < A; ++a) even[r][a] = L::load(o + r * out_line + a * LANES), odd[r][a] = even[r][a] - even[r][a];
+      for (int64_t a = 0; a < A; ++a) {
+        even[r][a] = L::load(o + r * out_line + a * LANES);
+        odd[r][a] = even[r][a] - even[r][a];
+      }
     int64_t k = 0;
     for (; k + 1 < count; k += 2) {
       const scalar_t *p0 = patch(k) + in_at, *p1 = patch(k + 1) + in_at;
