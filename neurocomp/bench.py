@@ -26,7 +26,7 @@ from snntorch import functional as snn_functional
 from snntorch import surrogate
 from torch import nn
 
-from . import native
+from .kernels import build
 from .allocator import retain_freed_memory
 from .encoders import rate, rows
 from .config import TrainConfig
@@ -181,7 +181,7 @@ def context(device: torch.device) -> dict:
         "device": str(device) if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "native_load_s": {k: round(v, 1) for k, v in native.BUILD_SECONDS.items()},  # compile on first use, else cache
+        "native_load_s": {k: round(v, 1) for k, v in build.BUILD_SECONDS.items()},  # compile on first use, else cache
         "peak_memory_mb": round(peak, 1),
         "peak_memory_kind": "CUDA max allocated" if device.type == "cuda" else "process max RSS (all workloads)",
     }

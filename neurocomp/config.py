@@ -63,10 +63,20 @@ class ComponentConfig:
 
 
 @dataclass
+class ModelConfig(ComponentConfig):
+    """The model by name with its builder's options, and which path computes it."""
+
+    # auto: a native kernel wherever one computes exactly the module's maths; native: the same, but
+    # refuse where none does; library: snnTorch / ncps / torch only. Where, not what: the run id
+    # ignores it, the record says which path each layer took.
+    backend: Literal["auto", "native", "library"] = "auto"
+
+
+@dataclass
 class RunConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     encoder: ComponentConfig = field(default_factory=ComponentConfig)
-    model: ComponentConfig = field(default_factory=lambda: ComponentConfig("cnn"))
+    model: ModelConfig = field(default_factory=lambda: ModelConfig("cnn"))
     train: TrainConfig = field(default_factory=TrainConfig)
     params: Optional[int] = None  # trainable parameter budget: the model's width is chosen to meet it
     out: str = "results"
@@ -75,7 +85,7 @@ class RunConfig:
         """The nested form that YAML files use: options inline next to the name."""
         plain = dataclasses.asdict(self)
         for part in ("encoder", "model"):
-            plain[part] = {"name": plain[part]["name"], **plain[part]["options"]}
+            plain[part] = {**{k: v for k, v in plain[part].items() if k != "options"}, **plain[part]["options"]}
         return plain
 
 
@@ -165,7 +175,7 @@ def resolve_options(registry: Registry, name: str, given: dict, section: str) ->
     return resolved
 
 
-def _component(values: Any, section: str) -> ComponentConfig:
+def _component(values: Any, section: str, kind: type = ComponentConfig) -> ComponentConfig:
     if values is None:
         values = {}
     if isinstance(values, str):
@@ -176,7 +186,11 @@ def _component(values: Any, section: str) -> ComponentConfig:
     name = values.pop("name", None)
     if name is not None and not isinstance(name, str):
         raise UsageError(f"{section}.name: expected str, got {name!r}")
-    return ComponentConfig(name, values)
+    # The section's own keys besides the name (model.backend); the rest are the builder's options.
+    own = {f.name for f in dataclasses.fields(kind)} - {"name", "options"}
+    hints = typing.get_type_hints(kind)
+    settings = {key: coerce(values.pop(key), hints[key], f"{section}.{key}") for key in own & set(values)}
+    return kind(name, values, **settings)
 
 
 def resolve(raw: dict) -> RunConfig:
@@ -185,7 +199,7 @@ def resolve(raw: dict) -> RunConfig:
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise UsageError(f"unknown key {unknown[0]!r}; valid top-level keys: {', '.join(known)}")
-    model = _component(raw.get("model"), "model")
+    model = _component(raw.get("model"), "model", ModelConfig)
     model.name = model.name or RunConfig().model.name
     model.options = resolve_options(MODELS, model.name, model.options, "model")
     encoder = _component(raw.get("encoder"), "encoder")

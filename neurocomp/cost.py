@@ -18,7 +18,7 @@ from ncps.torch import CfC, LTC
 from ncps.torch.cfc_cell import CfCCell
 from torch import nn
 
-from . import native
+from . import kernels
 
 # 45 nm CMOS, 32-bit float (Horowitz, ISSCC 2014): what neuromorphic papers use for estimates.
 PICOJOULES = {"mac": 4.6, "ac": 0.9}
@@ -88,7 +88,7 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
     try:
         # The library path (snnTorch, ncps) calls every layer as a module, so the hooks see them all;
         # the fused kernels compute the same values without those calls.
-        with torch.no_grad(), native.library_path():
+        with torch.no_grad(), kernels.backend("library"):
             model(inputs)
     finally:
         for hook in hooks:

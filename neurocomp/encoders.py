@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import torch
 
-from . import native
+from . import kernels
 from .errors import UsageError
 from .registry import register_encoder
 
@@ -66,7 +66,6 @@ def repeat(*, sample_shape: tuple[int, ...], steps: int = 20, symmetric: bool = 
 
 
 _UNIFORM_LEVELS = 1 << 24  # the resolution of torch.rand's float32 uniforms
-RATE_KERNEL = "rate_spikes"
 
 
 @register_encoder("rate")
@@ -81,10 +80,9 @@ def rate(*, sample_shape: tuple[int, ...], steps: int = 20, gain: float = 1.0) -
         # in [0, 2^24) with u < ceil(p * 2^24) is exactly torch.rand(...) < p (24-bit uniforms; on
         # the CPU even the same draws for the same generator).
         thresholds = (images * gain * _UNIFORM_LEVELS).ceil().to(torch.int32)
-        if native.runs_on(RATE_KERNEL, images):
-            # The same draws from the generator's own engine, without torch's per-element lock.
-            spikes = torch.empty((steps, *images.shape), dtype=images.dtype)
-            native.load(RATE_KERNEL).rate_spikes(thresholds.contiguous(), spikes, generator)
+        # The same draws from the generator's own engine, without torch's per-element lock.
+        spikes = kernels.rate.rate_spikes(thresholds, steps, images.dtype, generator)
+        if spikes is not None:
             return spikes
         draws = torch.randint(0, _UNIFORM_LEVELS, (steps, *images.shape), generator=generator, device=images.device,
                               dtype=torch.int32)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import native
+from . import kernels
 from .errors import UsageError
 from .run import load_trained
 
@@ -28,7 +28,7 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, batch:
         raise UsageError("ONNX export needs onnx and onnxruntime: pip install 'neurocomp[onnx]'") from None
     run_dir = Path(run_dir)
     output = Path(output) if output else run_dir / "model.onnx"
-    with native.library_path():
+    with kernels.backend("library"):
         record, config, encoder, model = load_trained(run_dir)
         generator = torch.Generator().manual_seed(0)
         sample_shape = tuple(record["dataset"]["sample_shape"])

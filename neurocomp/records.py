@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 # Keys that change where or how fast a run happens, not what it computes.
-_RUNTIME_KEYS = {("train", "device"), ("train", "threads"), ("dataset", "data_dir"), ("dataset", "download"),
-                 ("dataset", "verify"), ("out",)}
+_RUNTIME_KEYS = {("train", "device"), ("train", "threads"), ("model", "backend"), ("dataset", "data_dir"),
+                 ("dataset", "download"), ("dataset", "verify"), ("out",)}
 
 
 def run_id(config: dict) -> str:

@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from . import records
+from . import kernels, records
 from .config import RunConfig
 from .data import Dataset, load_dataset
 from .encoders import Encoder
@@ -102,6 +102,12 @@ def run_dir(config: RunConfig) -> Path:
 
 
 def execute(config: RunConfig, *, progress: bool = True, sink=None) -> dict:
+    """Train and evaluate one run with the kernels ``config.model.backend`` allows (see :func:`_execute`)."""
+    with kernels.backend(config.model.backend):
+        return _execute(config, progress=progress, sink=sink)
+
+
+def _execute(config: RunConfig, *, progress: bool, sink) -> dict:
     """Train and evaluate one run, record it through ``sink`` (default: files under
     :func:`run_dir`) and return the record.
 

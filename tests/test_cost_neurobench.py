@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from neurocomp import native
+from neurocomp import kernels
 from neurocomp.cost import inference_cost
 from neurocomp.encoders import rate, static
 from neurocomp.models import build_model
@@ -22,7 +22,7 @@ def neurobench_counts(model, inputs):
     seen = []
     hooks = [m.register_forward_hook(lambda module, args, _: seen.append((module, args[0].detach())))
              for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with torch.no_grad(), native.library_path():
+    with torch.no_grad(), kernels.backend("library"):
         model(inputs)
     for hook in hooks:
         hook.remove()

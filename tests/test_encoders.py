@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from neurocomp import native
-from neurocomp.encoders import RATE_KERNEL, channels, columns, patches, rate, repeat, rows, slices, static
+from neurocomp import kernels
+from neurocomp.encoders import channels, columns, patches, rate, repeat, rows, slices, static
 from neurocomp.errors import UsageError
 
 
@@ -55,10 +55,10 @@ def test_rate_is_seeded_and_binary_with_the_right_mean():
 def rate_path(request):
     """Runs a test on the native rate kernel, then on the pure-torch path."""
     if request.param == "library":
-        with native.library_path():
+        with kernels.backend("library"):
             yield request.param
     else:
-        if native.load(RATE_KERNEL) is None:
+        if kernels.build.load(kernels.rate.KERNEL) is None:
             pytest.skip("native kernels unavailable here")
         yield request.param
 

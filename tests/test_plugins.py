@@ -20,7 +20,7 @@ def test_plugin_trains_for_one_epoch_through_the_cli(npz_2d, tmp_path, capsys):
                  "--epochs", "1", "--out", str(tmp_path), "--quiet"])
     assert code == 0, capsys.readouterr().err
     record = json.loads(next(tmp_path.glob("runs/*/run.json")).read_text())
-    assert record["status"] == "completed" and record["config"]["model"] == {"name": "toy-leaky", "leak": 0.8}
+    assert record["status"] == "completed" and record["config"]["model"] == {"name": "toy-leaky", "backend": "auto", "leak": 0.8}
 
 
 def test_broken_plugin_is_named_with_its_error_and_the_rest_stay_usable(npz_2d, tmp_path, capsys):

@@ -15,7 +15,7 @@ from ncps import torch as ncps_torch
 from ncps import wirings
 from torch import nn
 
-from .. import fast_cfc, fast_ltc, native
+from .. import kernels
 from ..errors import UsageError
 from ..registry import register_model
 from .sequence import Backbone, sequence_model, with_options
@@ -72,24 +72,13 @@ class NcpCore(nn.Module):
         self.cell = cell
         self.wiring = wiring
         self.options = options
-        # The fused C++ path for this cell, if one covers it: (kernel, sequence function).
-        if isinstance(cell, ncps_torch.LTC):
-            self.fused = (fast_ltc.KERNEL, fast_ltc.ltc_sequence)
-        elif fast_cfc.covers(cell):
-            self.fused = (fast_cfc.KERNEL, fast_cfc.cfc_sequence)
-        else:
-            self.fused = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.backend(x) == "fused":
-            return self.fused[1](self.cell.rnn_cell, x)
+        fused = kernels.liquid_sequence(self.cell, x)
+        if fused is not None:
+            return fused
         outputs, _ = self.cell(x.transpose(0, 1))
         return outputs.transpose(0, 1)
-
-    def backend(self, x: Optional[torch.Tensor] = None) -> str:
-        """``fused`` (neurocomp's C++ kernel for the whole sequence) or ``ncps`` (the library's own loop)."""
-        probe = x if x is not None else next(self.cell.parameters())
-        return "fused" if self.fused is not None and native.runs_on(self.fused[0], probe) else "ncps"
 
     def describe(self) -> dict:
         """The wiring and its synapse counts.
@@ -98,11 +87,12 @@ class NcpCore(nn.Module):
         cell computes with. For LTC that equals the wiring's synapses; ncps' wired CfC also keeps
         every recurrent synapse inside a layer, so its effective count exceeds the wiring's.
         """
+        parameter = next(self.cell.parameters())
         masks = [p for name, p in self.cell.named_parameters() if name.endswith("sparsity_mask")]
         sensory = int((self.wiring.sensory_adjacency_matrix != 0).sum())
         internal = int((self.wiring.adjacency_matrix != 0).sum())
         return {
-            "backend": self.backend(),
+            "kernels": [kernels.plan_liquid(self.cell, parameter.device, parameter.dtype).describe(type(self.cell).__name__)],
             "wiring": {**asdict(self.options), "units": self.wiring.units, "outputs": self.wiring.output_dim,
                        "input_dim": self.wiring.input_dim},
             "synapses": {"wiring_sensory": sensory, "wiring_internal": internal,

@@ -16,40 +16,18 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
-from .. import fast_snn, native
+from .. import kernels
 from ..registry import register_model
 from .layers import conv_block, output_shape, per_layer, require_image_steps
 
 
-_RESET_MODES = {"subtract": 0, "zero": 1, "none": 2}
-
-
-class _FusedLeaky(torch.autograd.Function):
-    """snnTorch ``Leaky`` over all steps in one native call each way (``csrc/lif.cpp``)."""
-
-    @staticmethod
-    def forward(ctx, current, beta, threshold, slope, mode):
-        spikes, membranes = native.load("lif").forward(current, beta, threshold, mode)
-        ctx.save_for_backward(membranes)
-        ctx.constants = beta, threshold, slope, mode
-        return spikes, membranes
-
-    @staticmethod
-    def backward(ctx, grad_spikes, grad_membranes):
-        (membranes,) = ctx.saved_tensors
-        beta, threshold, slope, mode = ctx.constants
-        grad = native.load("lif").backward(grad_spikes.contiguous(), grad_membranes.contiguous(), membranes,
-                                           beta, threshold, slope, mode)
-        return grad, None, None, None, None
-
-
 class LeakyLayer(nn.Module):
-    """A layer of snnTorch ``Leaky`` neurons run over time (fast-sigmoid surrogate, reset delayed).
+    """A layer of snnTorch ``Leaky`` neurons run over time (reset delayed, as snnTorch does).
 
     forward: input current ``(T, B, ...)`` -> spikes and membrane potentials, both ``(T, B, ...)``.
-    Any module with this contract can be a spiking layer of :class:`SpikingNetwork`. On CPU with
-    fixed beta and threshold a native kernel computes the same (spikes equal, see the tests);
-    otherwise snnTorch steps the neuron.
+    Any module with this contract can be a spiking layer of :class:`SpikingNetwork`. Where the
+    native LIF kernel computes exactly this ``neuron`` (the kernels' check), it runs; otherwise
+    snnTorch steps the neuron, so changing ``neuron`` (its surrogate, reset, ...) is always honoured.
     """
 
     def __init__(self, *, beta: float, threshold: float, slope: float, reset: str, learn_beta: bool, learn_threshold: bool):
@@ -58,39 +36,23 @@ class LeakyLayer(nn.Module):
             beta=beta, threshold=threshold, spike_grad=surrogate.fast_sigmoid(slope=slope),
             reset_mechanism=reset, learn_beta=learn_beta, learn_threshold=learn_threshold,
         )
-        self.slope, self.reset = slope, reset
-        self.learnable = learn_beta or learn_threshold
-
-    def fused_options(self) -> Optional[tuple[float, float, float, int]]:
-        """(beta, threshold, slope, reset mode) for a fused kernel, or None where snnTorch must run."""
-        if self.learnable:
-            return None
-        beta = float(self.neuron.beta.clamp(0, 1))  # snnTorch clamps beta in every step
-        return beta, float(self.neuron.threshold), self.slope, _RESET_MODES[self.reset]
-
-    def backend(self, current: Optional[torch.Tensor] = None) -> str:
-        """``native`` or ``snntorch``: which path computes this layer."""
-        probe = current if current is not None else self.neuron.beta
-        if not self.learnable and probe.device.type == "cpu" and native.load("lif") is not None:
-            return "native"
-        return "snntorch"
 
     def forward(self, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.backend(current) == "native":
-            # Elementwise over time: walk the memory in its own order (channels-last conv output
-            # included) instead of copying it into the logical order and back.
-            order = sorted(range(current.dim()), key=lambda d: -current.stride(d))
-            dense = current.permute(order).contiguous()
-            spikes, membranes = _FusedLeaky.apply(dense.view(len(current), -1), *self.fused_options())
-            inverse = sorted(range(len(order)), key=order.__getitem__)
-            return spikes.view(dense.shape).permute(inverse), membranes.view(dense.shape).permute(inverse)
+        fused = kernels.lif.leaky_over_time(self.neuron, current)
+        if fused is not None:
+            return fused
         membrane = torch.zeros_like(current[0])  # a fresh state every call: no leak across batches
         spikes, membranes = [], []
         for step_current in current:
             spike, membrane = self.neuron(step_current, membrane)
-            spikes.append(spike)
+            spikes.append(spike.to(current.dtype))  # snnTorch's surrogates return float32 even in fp64
             membranes.append(membrane)
         return torch.stack(spikes), torch.stack(membranes)
+
+
+def _leaky(neurons: nn.Module) -> Optional[nn.Module]:
+    """The snnTorch ``Leaky`` a spiking layer steps, for the kernels to check; None for other layers."""
+    return neurons.neuron if isinstance(neurons, LeakyLayer) else None
 
 
 class SpikingNetwork(nn.Module):
@@ -120,12 +82,12 @@ class SpikingNetwork(nn.Module):
         for index, (layer, neuron) in enumerate(zip(self.layers, self.neurons)):
             after_fused, fused = fused is not None, None
             if index < len(self.layers) - 1:
-                fused = fast_snn.conv_block_leaky(layer, neuron, activity)
+                fused = kernels.conv_pool_lif.conv_block_leaky(layer, _leaky(neuron), activity)
             if fused is not None:
                 activity, membrane = fused
             else:
                 # An FC layer reads the spikes of a fused block before it in their channels-last order.
-                current = fast_snn.flatten_linear(layer, activity) if after_fused else None
+                current = kernels.conv_pool_lif.flatten_linear(layer, activity) if after_fused else None
                 if current is None:
                     current = layer(activity.reshape(steps * batch, *activity.shape[2:]))
                 activity, membrane = neuron(current.view(steps, batch, *current.shape[1:]))
@@ -141,13 +103,17 @@ class SpikingNetwork(nn.Module):
         return self.forward_with_spikes(x)[0]
 
     def describe(self) -> dict:
-        """Which path computes each spiking layer (native kernel or the library) and which conv blocks
-        run fused (on CPU), for the run record."""
-        return {
-            "backend": sorted({n.backend() if hasattr(n, "backend") else type(n).__name__ for n in self.neurons}),
-            "fused_blocks": [index for index, (layer, neuron) in enumerate(zip(self.layers[:-1], self.neurons))
-                             if fast_snn.covers(layer, neuron)],
-        }
+        """Which path computes each spiking layer, and why the library runs where it does."""
+        parameter = next(self.parameters())
+        paths = []
+        for index, (layer, neuron) in enumerate(zip(self.layers, self.neurons)):
+            decision = None
+            if index < len(self.layers) - 1:
+                decision = kernels.conv_pool_lif.plan(layer, _leaky(neuron), parameter.device, parameter.dtype)
+            if decision is None or not decision.native:
+                decision = kernels.lif.plan(_leaky(neuron), parameter.device, parameter.dtype)
+            paths.append(decision.describe(f"spiking layer {index}"))
+        return {"kernels": paths}
 
     def describe_activity(self, x: torch.Tensor) -> dict:
         """Spike rate per layer on the inputs ``x`` ``(T, B, *step_shape)``, for the run record."""

@@ -6,18 +6,18 @@ import torch
 from ncps.torch import LTC
 from ncps.wirings import AutoNCP, FullyConnected
 
-from neurocomp import fast_ltc, native
+from neurocomp import kernels
 from neurocomp.encoders import rows
 from neurocomp.models import build_model
 
-pytestmark = pytest.mark.skipif(native.load(fast_ltc.KERNEL) is None, reason="no C++ toolchain for the fused LTC kernel")
+pytestmark = pytest.mark.skipif(kernels.build.load(kernels.ltc.KERNEL) is None, reason="no C++ toolchain for the fused LTC kernel")
 
 
 def reference_and_fused(wiring, dtype, seed=0, batch=5):
     torch.manual_seed(seed)
     ltc = LTC(12, wiring, batch_first=False).to(dtype)
     x = torch.randn(9, batch, 12, dtype=dtype)  # (T, B, inputs)
-    return ltc, x, ltc(x)[0], fast_ltc.ltc_sequence(ltc.rnn_cell, x)
+    return ltc, x, ltc(x)[0], kernels.ltc.ltc_sequence(ltc.rnn_cell, x)
 
 
 def trainable_grads(ltc, output, weights):
@@ -49,14 +49,23 @@ def test_fp32_matches_within_1e5_and_gradients_match_an_fp64_reference():
 
 def test_models_use_the_fused_path_and_record_it():
     model = build_model("ltc", encoder=rows(sample_shape=(1, 28, 28)), num_outputs=2)
-    assert model.describe()["backend"] == "fused"
+    assert model.describe()["kernels"][0]["path"] == "native ltc_unfold"
 
 
 def test_without_the_native_kernel_ncps_runs():
     encoder = rows(sample_shape=(1, 28, 28))
     model = build_model("ltc", encoder=encoder, num_outputs=2)
-    with native.library_path():
-        assert model.describe()["backend"] == "ncps"
+    with kernels.backend("library"):
+        assert model.describe()["kernels"][0]["path"] == "library"
         logits = model(encoder(torch.rand(3, 1, 28, 28)))
         logits.sum().backward()
     assert logits.shape == (3, 2)
+
+
+def test_mixed_memory_takes_the_ncps_path():
+    # ncps adds an LSTM beside the cell; the kernel does not compute it, so it must step aside.
+    torch.manual_seed(0)
+    ltc = LTC(12, AutoNCP(10, 2, seed=3), batch_first=False, mixed_memory=True)
+    decision = kernels.plan_liquid(ltc, torch.device("cpu"), torch.float32)
+    assert not decision.native and "mixed memory" in decision.reason
+    assert kernels.liquid_sequence(ltc, torch.randn(9, 5, 12)) is None

@@ -12,10 +12,10 @@ batch norm, padding or strides keep torch for everything before the pool, then m
 fused. All compute what ``Conv2d -> MaxPool2d -> Leaky`` computes (spikes equal, see the tests). An
 FC layer right after a fused block reads its channels-last spikes in place (``flatten_linear``).
 
-Covered: LIF neurons with fixed beta and threshold, CPU float32/64, and a block that is either a
-plain ``Conv2d`` (stride 1, no padding, dilation or groups, with bias) with an optional ``MaxPool2d``
-whose stride equals its kernel, or any layers ending in such a ``MaxPool2d``. Anything else runs the
-general path.
+Covered: neurons the LIF kernels compute (:func:`.lif.mismatch`), CPU float32/64, and a block that
+is either a plain ``Conv2d`` (stride 1, no padding, dilation or groups, with bias) with an optional
+``MaxPool2d`` whose stride equals its kernel, or any layers ending in such a ``MaxPool2d``. Anything
+else runs the separate layers.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import native
+from . import build, lif
+from .policy import Decision, decide
 
 KERNEL = "conv_pool_lif"
 
@@ -40,7 +41,7 @@ def _steps_channels_last(output: torch.Tensor, steps: int, batch: int) -> torch.
 class _FusedPoolLeaky(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, pool, beta, threshold, slope, mode):
-        spikes, membranes, argmax = native.load(KERNEL).pool_forward(current, pool, beta, threshold, mode)
+        spikes, membranes, argmax = build.load(KERNEL).pool_forward(current, pool, beta, threshold, mode)
         ctx.save_for_backward(membranes, argmax)
         ctx.set_materialize_grads(False)  # no zero-filled gradient for the membranes
         ctx.constants = pool, beta, threshold, slope, mode
@@ -51,7 +52,7 @@ class _FusedPoolLeaky(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes, _grad_membranes):
         membranes, argmax = ctx.saved_tensors
-        (grad,) = native.load(KERNEL).pool_backward(grad_spikes.contiguous(), membranes, argmax, *ctx.size,
+        (grad,) = build.load(KERNEL).pool_backward(grad_spikes.contiguous(), membranes, argmax, *ctx.size,
                                                     *ctx.constants)
         return grad, None, None, None, None, None
 
@@ -64,7 +65,7 @@ class _ConvPoolLeaky(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, pool, beta, threshold, slope, mode):
-        spikes, membranes, argmax = native.load(KERNEL).conv_forward(x, weight, bias, pool, beta, threshold, mode)
+        spikes, membranes, argmax = build.load(KERNEL).conv_forward(x, weight, bias, pool, beta, threshold, mode)
         ctx.save_for_backward(x, weight, membranes, argmax)
         ctx.set_materialize_grads(False)  # no zero-filled gradient for the membranes
         ctx.constants = pool, beta, threshold, slope, mode
@@ -77,7 +78,7 @@ class _ConvPoolLeaky(torch.autograd.Function):
         input_grad = ctx.needs_input_grad[0]
         # channels last: no copy for the spikes of a block before, nor for a one-channel image
         x_channels_last = x.permute(0, 1, 3, 4, 2).contiguous()
-        g_x, g_weight, g_bias = native.load(KERNEL).sparse_conv_backward(
+        g_x, g_weight, g_bias = build.load(KERNEL).sparse_conv_backward(
             grad_spikes.contiguous(), x_channels_last, weight, membranes, argmax, *ctx.constants, input_grad)
         return (g_x.permute(0, 1, 4, 2, 3) if input_grad else None), g_weight, g_bias, None, None, None, None, None
 
@@ -113,27 +114,31 @@ def _before_pool(block: nn.Module) -> Optional[tuple[nn.Module, int]]:
     return None if pool is None else (block[:-1], pool)
 
 
-def covers(block: nn.Module, neuron: nn.Module) -> bool:
-    """Whether a fused kernel computes ``neuron(block(x))`` for a CPU input (spikes of a fused block
-    before it, or the encoder's output)."""
-    if getattr(neuron, "fused_options", lambda: None)() is None or native.load(KERNEL) is None:
-        return False
-    return _plain_conv(block) is not None or _before_pool(block) is not None
+def _block_mismatch(block: nn.Module) -> Optional[str]:
+    if _plain_conv(block) is None and _before_pool(block) is None:
+        return ("the block is neither a plain Conv2d (stride 1, no padding, with bias) [-> MaxPool2d] nor "
+                "layers ending in a MaxPool2d whose stride is its kernel")
+    return None
 
 
-def conv_block_leaky(block: nn.Module, neuron: nn.Module,
+def plan(block: nn.Module, neuron: Optional[nn.Module], device: torch.device, dtype: torch.dtype) -> Decision:
+    """Whether the fused kernel computes ``neuron(block(x))`` (``neuron``: snnTorch ``Leaky``) on
+    tensors of ``device`` and ``dtype``."""
+    return decide(KERNEL, device, dtype, lambda: lif.mismatch(neuron) or _block_mismatch(block))
+
+
+def conv_block_leaky(block: nn.Module, neuron: Optional[nn.Module],
                      x: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
-    """Spikes and membranes ``(T, B, C, H', W')`` of ``neuron(block(x))`` for ``x`` ``(T, B, C, H, W)``,
-    by a fused kernel; None where none covers the block, neuron or input (then run them apart)."""
-    options = getattr(neuron, "fused_options", lambda: None)()
-    if options is None or x.dim() != 5 or not native.runs_on(KERNEL, x):
+    """Spikes and membranes ``(T, B, C, H', W')`` of ``neuron(block(x))`` for ``x`` ``(T, B, C, H, W)``
+    (``neuron``: snnTorch ``Leaky``), by a fused kernel; None where none applies (then run them apart)."""
+    if x.dim() != 5 or not plan(block, neuron, x.device, x.dtype).native:
         return None
+    options = lif.options(neuron)
     plain_conv = _plain_conv(block)
-    before_pool = _before_pool(block)
     if plain_conv is not None and x.dtype == plain_conv[0].weight.dtype:
         spikes, membranes = _ConvPoolLeaky.apply(x, plain_conv[0].weight, plain_conv[0].bias, plain_conv[1], *options)
-    elif before_pool is not None:
-        layers, pool = before_pool
+    elif _before_pool(block) is not None:
+        layers, pool = _before_pool(block)
         steps, batch = x.shape[:2]
         current = _steps_channels_last(layers(x.reshape(steps * batch, *x.shape[2:])), steps, batch)
         spikes, membranes = _FusedPoolLeaky.apply(current, pool, *options)

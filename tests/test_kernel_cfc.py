@@ -6,18 +6,18 @@ import torch
 from ncps.torch import CfC
 from ncps.wirings import AutoNCP, FullyConnected
 
-from neurocomp import fast_cfc, native
+from neurocomp import kernels
 from neurocomp.encoders import rows
 from neurocomp.models import build_model
 
-pytestmark = pytest.mark.skipif(native.load(fast_cfc.KERNEL) is None, reason="no C++ toolchain for the fused CfC kernel")
+pytestmark = pytest.mark.skipif(kernels.build.load(kernels.cfc.KERNEL) is None, reason="no C++ toolchain for the fused CfC kernel")
 
 
 def reference_and_fused(wiring, dtype, mode="default", batch=5):
     torch.manual_seed(0)
     cfc = CfC(12, wiring, batch_first=False, mode=mode).to(dtype)
     x = torch.randn(9, batch, 12, dtype=dtype, requires_grad=True)  # (T, B, inputs)
-    return cfc, x, cfc(x)[0], fast_cfc.cfc_sequence(cfc.rnn_cell, x)
+    return cfc, x, cfc(x)[0], kernels.cfc.cfc_sequence(cfc.rnn_cell, x)
 
 
 def gradients(cfc, x, output, weights):
@@ -50,15 +50,15 @@ def test_fp32_matches_within_1e5_and_gradients_match_an_fp64_reference():
 
 def test_models_use_the_fused_path_and_record_it():
     model = build_model("cfc", encoder=rows(sample_shape=(1, 28, 28)), num_outputs=2)
-    assert model.describe()["backend"] == "fused"
+    assert model.describe()["kernels"][0]["path"] == "native cfc"
 
 
 def test_pure_mode_and_a_missing_kernel_run_ncps():
     encoder = rows(sample_shape=(1, 28, 28))
-    assert build_model("cfc", encoder=encoder, num_outputs=2, mode="pure").describe()["backend"] == "ncps"
+    assert build_model("cfc", encoder=encoder, num_outputs=2, mode="pure").describe()["kernels"][0]["path"] == "library"
     model = build_model("cfc", encoder=encoder, num_outputs=2)
-    with native.library_path():
-        assert model.describe()["backend"] == "ncps"
+    with kernels.backend("library"):
+        assert model.describe()["kernels"][0]["path"] == "library"
         logits = model(encoder(torch.rand(3, 1, 28, 28)))
         logits.sum().backward()
     assert logits.shape == (3, 2)

@@ -1,13 +1,9 @@
-// Leaky integrate-and-fire over time, as snnTorch's Leaky (reset_delay=True) computes it, forward
-// and backward in one pass each instead of a dozen tensor operations per step.
-//   reset[t] = H(mem[t-1] - thr)                       (no gradient, as in snnTorch)
-//   mem[t]   = beta * mem[t-1] + I[t] - reset[t] * thr  (subtract; zero: beta * (1 - reset) * mem[t-1] + I[t];
-//                                                        none: beta * mem[t-1] + I[t])
-//   spk[t]   = H(mem[t] - thr);  d spk / d mem = 1 / (slope * |mem - thr| + 1)^2  (fast sigmoid surrogate)
+// Leaky integrate-and-fire over time (lif.h: snnTorch's Leaky, reset_delay=True), forward and
+// backward in one pass each instead of a dozen tensor operations per step.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
-#include <cmath>
 #include <vector>
+#include "lif.h"
 
 // current: (T, N). mode: 0 subtract, 1 zero, 2 none. Returns spikes and membranes, both (T, N).
 std::vector<torch::Tensor> lif_forward(torch::Tensor current, double beta, double threshold, int64_t mode) {
@@ -16,19 +12,13 @@ std::vector<torch::Tensor> lif_forward(torch::Tensor current, double beta, doubl
   AT_DISPATCH_FLOATING_TYPES(current.scalar_type(), "lif_forward", [&] {
     const scalar_t* in = current.data_ptr<scalar_t>();
     scalar_t *spk = spikes.data_ptr<scalar_t>(), *mem = membranes.data_ptr<scalar_t>();
-    const scalar_t b = beta, thr = threshold;
+    const lif::Neurons<scalar_t> neurons{scalar_t(beta), scalar_t(threshold), scalar_t(0), mode};
     at::parallel_for(0, N, 4096, [&](int64_t begin, int64_t end) {
       for (int64_t t = 0; t < T; ++t) {
         const scalar_t* previous = t ? mem + (t - 1) * N : nullptr;
         for (int64_t n = begin; n < end; ++n) {
-          const scalar_t before = previous ? previous[n] : scalar_t(0);
-          const scalar_t reset = before - thr > 0 ? scalar_t(1) : scalar_t(0);
-          scalar_t value;
-          if (mode == 0) value = b * before + in[t * N + n] - reset * thr;
-          else if (mode == 1) value = b * (scalar_t(1) - reset) * before + in[t * N + n];
-          else value = b * before + in[t * N + n];
-          mem[t * N + n] = value;
-          spk[t * N + n] = value - thr > 0 ? scalar_t(1) : scalar_t(0);
+          mem[t * N + n] = neurons.step(previous ? previous[n] : scalar_t(0), in[t * N + n]);
+          spk[t * N + n] = neurons.spike(mem[t * N + n]);
         }
       }
     });
@@ -45,18 +35,17 @@ torch::Tensor lif_backward(torch::Tensor grad_spikes, torch::Tensor grad_membran
     const scalar_t *gs = grad_spikes.data_ptr<scalar_t>(), *gm = grad_membranes.data_ptr<scalar_t>(),
                    *mem = membranes.data_ptr<scalar_t>();
     scalar_t* gi = grad_current.data_ptr<scalar_t>();
-    const scalar_t b = beta, thr = threshold, k = slope;
+    const lif::Neurons<scalar_t> neurons{scalar_t(beta), scalar_t(threshold), scalar_t(slope), mode};
     at::parallel_for(0, N, 4096, [&](int64_t begin, int64_t end) {
       std::vector<scalar_t> carry(end - begin, scalar_t(0));
       for (int64_t t = T - 1; t >= 0; --t) {
+        // At t = 0 the carry is never read again, so any membranes will do for its decay.
+        const scalar_t* before = t ? mem + (t - 1) * N : mem;
         for (int64_t n = begin; n < end; ++n) {
-          const scalar_t x = mem[t * N + n] - thr;
-          const scalar_t surrogate = scalar_t(1) / ((k * std::abs(x) + scalar_t(1)) * (k * std::abs(x) + scalar_t(1)));
-          const scalar_t total = gm[t * N + n] + gs[t * N + n] * surrogate + carry[n - begin];
+          const scalar_t total = gm[t * N + n] + gs[t * N + n] / neurons.surrogate_denominator(mem[t * N + n]) +
+                                 carry[n - begin];
           gi[t * N + n] = total;
-          scalar_t decay = b;
-          if (mode == 1 && t > 0) decay *= mem[(t - 1) * N + n] - thr > 0 ? scalar_t(0) : scalar_t(1);
-          carry[n - begin] = total * decay;
+          carry[n - begin] = total * neurons.decay(before[n]);
         }
       }
     });

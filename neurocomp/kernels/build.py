@@ -1,15 +1,13 @@
-"""Native CPU kernels (``csrc/*.cpp``), compiled on first use for this CPU and cached.
-
-Each kernel computes exactly what the library path computes (ncps, snnTorch); where it cannot be
-built (no compiler), on CUDA, or with ``NEUROCOMP_NATIVE=0``, the library path runs instead.
-"""
+"""Compiling and loading the native CPU kernels (``csrc/*.cpp``): built on first use for this CPU
+and cached per environment, so two virtual environments never rebuild each other's kernels."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import os
+import platform
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -31,44 +29,35 @@ def _headers_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def build_directory(kernel: str) -> Path:
+    """Where ``kernel`` is built: torch keys its cache by the extension's name only, so the folder
+    is keyed by what the binary depends on (torch, Python, machine, flags)."""
+    import torch
+
+    key = "|".join([torch.__version__, sys.version, platform.machine(), *CFLAGS])
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions"
+    directory = Path(root) / f"neurocomp-{hashlib.sha256(key.encode()).hexdigest()[:12]}" / kernel
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 @functools.lru_cache(maxsize=None)
 def load(kernel: str):
     """The compiled module of ``csrc/<kernel>.cpp``, or None (a warning says why, once)."""
-    if os.environ.get("NEUROCOMP_NATIVE", "1") == "0":
-        return None
     from torch.utils import cpp_extension
 
     started = time.perf_counter()
+    directory = build_directory(kernel)
+    if not any(directory.glob("*.so")):
+        print(f"neurocomp: compiling the native {kernel} kernel for this CPU (once per environment, "
+              "about a minute)", file=sys.stderr)
     try:
         module = cpp_extension.load(name=f"neurocomp_{kernel}", sources=[str(SOURCES / f"{kernel}.cpp")],
                                     extra_cflags=[*CFLAGS, f"-DNEUROCOMP_HEADERS={_headers_digest()}"],
-                                    extra_ldflags=["-fopenmp"], verbose=False)
+                                    extra_ldflags=["-fopenmp"], build_directory=str(directory), verbose=False)
     except Exception as error:  # no compiler, no headers, an unsupported CPU: fall back, say so
         warnings.warn(f"native kernel {kernel} unavailable, using the library path "
                       f"({type(error).__name__}: {str(error)[:200]})", stacklevel=2)
         return None
     BUILD_SECONDS[kernel] = time.perf_counter() - started
     return module
-
-
-def runs_on(kernel: str, x) -> bool:
-    """Whether ``kernel`` can compute on the tensor ``x``: CPU, float32/64, and the kernel compiled."""
-    import torch
-
-    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and load(kernel) is not None
-
-
-@contextlib.contextmanager
-def library_path():
-    """Within this block no native kernel is used (e.g. for ONNX export, which cannot see them)."""
-    saved = os.environ.get("NEUROCOMP_NATIVE")
-    os.environ["NEUROCOMP_NATIVE"] = "0"
-    load.cache_clear()
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["NEUROCOMP_NATIVE"]
-        else:
-            os.environ["NEUROCOMP_NATIVE"] = saved
-        load.cache_clear()

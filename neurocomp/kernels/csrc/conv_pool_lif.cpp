@@ -13,10 +13,7 @@
 //    argmax) instead of a zero fill, a scatter and separate LIF passes.
 // Per-pixel loops over channels use compiler vectors (Lanes): written as plain loops, C = 12 left
 // them scalar or with masked stores, which are slow on AMD cores.
-// Pooling keeps the first maximum of each window, as torch does. The neurons:
-//   reset[t] = H(mem[t-1] - thr)      mem[t] = beta * mem[t-1] + I[t] - reset[t] * thr   (subtract;
-//   zero: beta * (1 - reset[t]) * mem[t-1] + I[t]; none: beta * mem[t-1] + I[t])
-//   spk[t] = H(mem[t] - thr),  d spk / d mem = 1 / (slope * |mem - thr| + 1)^2   (fast sigmoid)
+// Pooling keeps the first maximum of each window, as torch does. The neurons are lif.h's.
 // Channels are the innermost index, so the runs of outputs and taps below are contiguous.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -25,6 +22,7 @@
 #include <cstring>
 #include <type_traits>
 #include <vector>
+#include "lif.h"
 
 namespace {
 
@@ -67,11 +65,7 @@ Shape pool_shape(const torch::Tensor& current, int64_t pool) {
           false};
 }
 
-template <typename scalar_t>
-struct Neurons {
-  scalar_t beta, thr, slope;
-  int64_t mode;  // 0 subtract, 1 zero, 2 none
-};
+using lif::Neurons;
 
 // weight (C, Cin, K, K) -> (Cin, K, K reversed, C). With kx reversed, the outputs one input reaches
 // along a kernel row and their taps are both contiguous runs.
@@ -255,35 +249,28 @@ template <typename scalar_t>
 void fire(const Neurons<scalar_t>& n, int64_t count, const scalar_t* __restrict current,
           const scalar_t* __restrict best, scalar_t* __restrict mem, scalar_t* __restrict spk,
           scalar_t* __restrict mem_out, uint8_t* __restrict arg) {
-  // mem <- a * mem + current - r * reset * thr, (a, r) = (beta, 1) subtract, (beta * (1 - reset), 0)
-  // zero, (beta, 0) none: one branch-free loop.
-  const scalar_t subtract = n.mode == 0 ? 1 : 0, zero = n.mode == 1 ? 1 : 0;
 #pragma omp simd
   for (int64_t i = 0; i < count; ++i) {
-    const scalar_t reset = mem[i] - n.thr > 0 ? scalar_t(1) : scalar_t(0);
-    mem[i] = n.beta * (scalar_t(1) - zero * reset) * mem[i] + current[i] - subtract * reset * n.thr;
+    mem[i] = n.step(mem[i], current[i]);
     mem_out[i] = mem[i];
-    spk[i] = mem[i] - n.thr > 0 ? scalar_t(1) : scalar_t(0);
+    spk[i] = n.spike(mem[i]);
   }
   for (int64_t i = 0; i < count; ++i) arg[i] = static_cast<uint8_t>(best[i]);
 }
 
 // One step back through the neurons: the pooled current's gradient from the spikes' gradient and
-// the carry from the next step; previous: the membranes of step t - 1 (nullptr at t = 0).
+// the carry from the next step; previous: the membranes of step t - 1 (nullptr at t = 0, where the
+// carry is never read again, so any membranes will do).
 template <typename scalar_t>
 void unfire(const Neurons<scalar_t>& n, int64_t count, const scalar_t* __restrict grad_spikes,
             const scalar_t* __restrict mem, const scalar_t* __restrict previous, scalar_t* __restrict carry,
             scalar_t* __restrict g_current) {
+  const scalar_t* before = previous != nullptr ? previous : mem;
 #pragma omp simd
   for (int64_t i = 0; i < count; ++i) {
-    const scalar_t d = mem[i] - n.thr;
-    const scalar_t sd = n.slope * (d < 0 ? -d : d) + scalar_t(1);
-    g_current[i] = grad_spikes[i] / (sd * sd) + carry[i];
-    carry[i] = g_current[i] * n.beta;
+    g_current[i] = grad_spikes[i] / n.surrogate_denominator(mem[i]) + carry[i];
+    carry[i] = g_current[i] * n.decay(before[i]);
   }
-  if (n.mode == 1 && previous != nullptr)  // zero reset: no memory through a step that followed a spike
-#pragma omp simd
-    for (int64_t i = 0; i < count; ++i) carry[i] *= previous[i] - n.thr > 0 ? scalar_t(0) : scalar_t(1);
 }
 
 // Calls visit(pixel, c, i) for every pooled neuron i = (py, px, c) with the conv output pixel
