@@ -1,19 +1,28 @@
 """neurocomp: spiking, liquid, recurrent and convolutional networks side by side on MedMNIST.
 
-Importing the package registers the built-in encoders and models. A new model is one builder
-with keyword-only options, registered with ``@register_model("name")``.
+A new model is one builder with keyword-only options, registered with ``@register_model("name")``.
+The built-in encoders and models register on the registries' first lookup (or when
+``neurocomp.models`` is imported), so importing the package itself stays light: ``neurocomp
+--help`` does not load torch.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-# The registry comes first: built-in models (alif) register through the public names.
-from .registry import ENCODERS, MODELS, register_encoder, register_model  # isort: skip
-from . import encoders, models  # noqa: F401, E402  (registers the built-ins)
-from .encoders import Encoder  # noqa: E402
+from .registry import ENCODERS, MODELS, register_encoder, register_model
 
 try:
     __version__ = version("neurocomp")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
+
+
+def __getattr__(name: str):
+    # ``neurocomp.Encoder`` without importing torch for everyone who does not ask for it.
+    if name == "Encoder":
+        from .encoders import Encoder
+
+        return Encoder
+    raise AttributeError(f"module 'neurocomp' has no attribute {name!r}")
+
 
 __all__ = ["ENCODERS", "MODELS", "Encoder", "register_encoder", "register_model", "__version__"]

@@ -26,12 +26,11 @@ from snntorch import functional as snn_functional
 from snntorch import surrogate
 from torch import nn
 
-from .kernels import build
+from .kernels import build as kernel_build
 from .allocator import retain_freed_memory
-from .encoders import rate, rows
-from .config import TrainConfig
+from .assemble import build
+from .config import TrainConfig, resolve
 from .errors import UsageError
-from .models import build_model
 from .trainer import build_optimizer
 
 BATCH = 128
@@ -66,8 +65,8 @@ def _snn(device: torch.device) -> Workload:
     """The SNN PneumoniaMNIST study: ours vs snnTorch Leaky(init_hidden=True) stepped per time step."""
     images = torch.rand(BATCH, 1, 28, 28, device=device)
     labels = torch.randint(0, 2, (BATCH,), device=device)
-    encoder = rate(sample_shape=(1, 28, 28), steps=20)
-    ours = build_model("snn", encoder=encoder, num_outputs=2).to(device)
+    encoder, ours = build(resolve({"model": "snn", "encoder": {"name": "rate", "steps": 20}}), (1, 28, 28), 2)
+    ours.to(device)
     spike_grad = surrogate.fast_sigmoid(slope=25)
     reference = nn.Sequential(
         nn.Conv2d(1, 12, 5), nn.MaxPool2d(2), snntorch.Leaky(beta=0.6, spike_grad=spike_grad, init_hidden=True),
@@ -98,8 +97,8 @@ def _liquid(kind: str, device: torch.device) -> Workload:
     """An LTC or CfC on AutoNCP(19, 2) over the 28 rows of a 28x28 image: ours vs ncps."""
     images = torch.rand(BATCH, 1, 28, 28, device=device)
     labels = torch.randint(0, 2, (BATCH,), device=device)
-    encoder = rows(sample_shape=(1, 28, 28))
-    ours = build_model(kind, encoder=encoder, num_outputs=2).to(device)
+    encoder, ours = build(resolve({"model": kind, "encoder": "rows"}), (1, 28, 28), 2)
+    ours.to(device)
     cell = ncps_torch.LTC if kind == "ltc" else ncps_torch.CfC
     reference = cell(28, wirings.AutoNCP(19, 2), batch_first=True).to(device)
     sequences = images[:, 0]  # (B, 28 rows, 28 features), batch-first as ncps takes it
@@ -181,7 +180,7 @@ def context(device: torch.device) -> dict:
         "device": str(device) if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "native_load_s": {k: round(v, 1) for k, v in build.BUILD_SECONDS.items()},  # compile on first use, else cache
+        "native_load_s": {k: round(v, 1) for k, v in kernel_build.BUILD_SECONDS.items()},  # compile on first use, else cache
         "peak_memory_mb": round(peak, 1),
         "peak_memory_kind": "CUDA max allocated" if device.type == "cuda" else "process max RSS (all workloads)",
     }

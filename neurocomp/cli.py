@@ -144,24 +144,33 @@ def _format(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def summary_table(record: dict) -> str:
+def summary_table(record: "RunRecord") -> str:  # noqa: F821
     """The end-of-run table: validation and test metrics, then what the run was."""
-    metrics = record["metrics"]
+    metrics = record.metrics
     rows = [[name, _format(metrics["val"][name]), _format(metrics["test"][name])] for name in ("loss", *METRIC_NAMES)]
     table = tabulate(rows, headers=["metric", "val", "test"], tablefmt="github")
-    dataset = record["dataset"]
+    dataset, params = record.dataset, record.params
     positive = "macro average (multi-class)" if dataset["positive"] is None else f"{dataset['positive']} ({dataset['positive_name']})"
     facts = [
         ["positive class", positive],
-        ["trainable parameters", f"{record['params']['trainable']:,}"
-         + (f" (budget {record['params']['target']:,})" if record["params"]["target"] else "")],
-        *([["effective synapses", f"{record['params']['effective_synapses']:,}"]] if "effective_synapses" in record["params"] else []),
-        ["best epoch", f"{record['best_epoch']} of {record['epochs_run']} (by {record['monitor']['quantity']})"],
-        ["wall time", f"{record['wall_time_s']:.1f} s ({record['epoch_time_s']:.2f} s per epoch, median)"],
-        ["device", record["device"]],
-        ["run record", record["run_dir"]],
+        ["trainable parameters", f"{params['trainable']:,}" + (f" (budget {params['target']:,})" if params["target"] else "")],
+        *([["effective synapses", f"{params['effective_synapses']:,}"]] if "effective_synapses" in params else []),
+        ["best epoch", f"{record.best_epoch} of {record.epochs_run} (by {record.monitor['quantity']})"],
+        ["wall time", f"{record.wall_time_s:.1f} s ({record.epoch_time_s:.2f} s per epoch, median)"],
+        ["device", record.device],
+        ["kernels", _paths(record.model.get("kernels", []))],
+        ["run record", str(record.directory)],
     ]
     return f"{table}\n\n{tabulate(facts, tablefmt='plain')}"
+
+
+def _paths(kernels: list[dict]) -> str:
+    """Which path each layer took, in one line: ``native lif (3)`` or ``library: beta is learnable (3)``."""
+    counts: dict[str, int] = {}
+    for entry in kernels:
+        label = entry["path"] + (f": {entry['reason']}" if entry["reason"] else "")
+        counts[label] = counts.get(label, 0) + 1
+    return "; ".join(f"{label} ({count})" for label, count in counts.items()) or "library (no native kernel for this model)"
 
 
 def _list() -> str:
@@ -194,18 +203,14 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _selected_runs(args: argparse.Namespace):
-    from .results import load_runs
+    from .record import load_runs
 
-    runs = load_runs(args.results)
-    return [
-        run for run in runs
-        if (not args.dataset or run.config["dataset"]["name"] in args.dataset)
-        and (not args.model or run.config["model"]["name"] in args.model)
-    ]
+    return [run for run in load_runs(args.results)
+            if (not args.dataset or run.identity[0] in args.dataset) and (not args.model or run.identity[1] in args.model)]
 
 
 def _table(args: argparse.Namespace) -> int:
-    from .records import atomic_write
+    from .files import atomic_write
     from .table import build_table, load_reported, render
 
     reported = [row for path in args.reported for row in load_reported(path)]
@@ -229,7 +234,7 @@ def _bench(args: argparse.Namespace) -> int:
     import json
 
     from .bench import context, run_bench
-    from .trainer import select_device
+    from .devices import select_device
 
     device = select_device(args.device)
     if args.threads:

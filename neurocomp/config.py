@@ -204,7 +204,7 @@ def resolve(raw: dict) -> RunConfig:
     model.options = resolve_options(MODELS, model.name, model.options, "model")
     encoder = _component(raw.get("encoder"), "encoder")
     # A model names the encoder it is usually fed with (snn: rate), so `--model snn` alone works.
-    encoder.name = encoder.name or MODELS.get(model.name).meta.get("default_encoder", "static")
+    encoder.name = encoder.name or MODELS.get(model.name).meta.default_encoder
     encoder.options = resolve_options(ENCODERS, encoder.name, encoder.options, "encoder")
     train = _strict_dataclass(TrainConfig, raw.get("train"), "train")
     if not train.monitor.startswith("val."):

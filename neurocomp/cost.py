@@ -2,10 +2,9 @@
 inputs make accumulates, and only for the spikes that occurred), and an energy estimate.
 
 Counted on real inputs (a test batch, all time steps), divided by the batch size, so spiking
-models are charged for the spikes they fired. Conv and linear layers are counted by hooks; recurrent
-torch layers and ncps cells are counted from their structure, since ncps computes its masked
-synapses with raw parameters that hooks cannot see. An LTC synapse evaluation (sigmoid, product,
-two sums) and a CfC masked weight are each counted as one MAC: a lower bound.
+models are charged for the spikes they fired. Conv and linear layers are counted by hooks, recurrent
+torch layers from their structure, and a module that declares :class:`CountsOwnCost` (the ncps
+cores, whose masked synapses are raw parameters no hook sees) counts itself.
 """
 
 from __future__ import annotations
@@ -14,11 +13,10 @@ from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
-from ncps.torch import CfC, LTC
-from ncps.torch.cfc_cell import CfCCell
 from torch import nn
 
 from . import kernels
+from .abilities import CountsOwnCost
 
 # 45 nm CMOS, 32-bit float (Horowitz, ISSCC 2014): what neuromorphic papers use for estimates.
 PICOJOULES = {"mac": 4.6, "ac": 0.9}
@@ -70,21 +68,20 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
         counts["macs"] += total
         layers.append({"layer": type(module).__name__, "dense_macs": total / batch, "macs": total / batch})
 
-    def cfc_layer(module, args, output):
-        rows = args[0].shape[0]
-        mask = module.sparsity_mask
-        # ff1 and ff2 use the masked weight (F.linear, invisible to hooks); time_a/time_b are hooked.
-        counts["dense_macs"] += 2 * mask.numel() * rows
-        counts["macs"] += 2 * int((mask != 0).sum()) * rows
+    def own(module, args, output):
+        counted = module.own_cost(args[0])
+        for key in ("dense_macs", "macs", "acs"):
+            counts[key] += counted.get(key, 0)
+        layers.append({**counted, **{key: counted[key] / batch for key in ("dense_macs", "macs", "acs") if key in counted}})
 
     hooks = []
     for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
+        if isinstance(module, CountsOwnCost):
+            hooks.append(module.register_forward_hook(own))
+        elif isinstance(module, (nn.Conv2d, nn.Linear)):
             hooks.append(module.register_forward_hook(linear_or_conv))
         elif isinstance(module, nn.RNNBase):
             hooks.append(module.register_forward_hook(recurrent))
-        elif isinstance(module, CfCCell) and getattr(module, "sparsity_mask", None) is not None:
-            hooks.append(module.register_forward_hook(cfc_layer))
     try:
         # The library path (snnTorch, ncps) calls every layer as a module, so the hooks see them all;
         # the fused kernels compute the same values without those calls.
@@ -93,19 +90,6 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
     finally:
         for hook in hooks:
             hook.remove()
-    for module in model.modules():
-        if isinstance(module, LTC):  # ncps' LTC computes with dense masked matrices: count from the masks
-            cell = module.rnn_cell
-            steps = _steps_seen(model, inputs)
-            sensory = cell._params["sensory_sparsity_mask"]
-            recurrent_mask = cell._params["sparsity_mask"]
-            dense = (sensory.numel() + cell._ode_unfolds * recurrent_mask.numel()) * steps * batch
-            effective = (int((sensory != 0).sum()) + cell._ode_unfolds * int((recurrent_mask != 0).sum())) * steps * batch
-            counts["dense_macs"] += dense
-            counts["macs"] += effective
-            layers.append({"layer": "LTC", "dense_macs": dense / batch, "macs": effective / batch})
-        elif isinstance(module, CfC):
-            layers.append({"layer": "CfC", "note": "masked ff1/ff2 counted from the masks, time gates by hooks"})
     per_sample = {key: counts[key] / batch for key in ("dense_macs", "macs", "acs")}
     energy = per_sample["macs"] * PICOJOULES["mac"] + per_sample["acs"] * PICOJOULES["ac"]
     return {
@@ -114,9 +98,3 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
         "energy_basis": "estimate: 45 nm, 4.6 pJ per 32-bit float MAC, 0.9 pJ per accumulate (Horowitz 2014)",
         "layers": layers,
     }
-
-
-def _steps_seen(model: nn.Module, inputs: torch.Tensor) -> int:
-    """Steps the recurrent core sees (the feature map may be re-read as a sequence)."""
-    features = getattr(model, "features", None)
-    return getattr(features, "out_steps", inputs.shape[0])

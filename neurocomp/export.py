@@ -31,7 +31,7 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, batch:
     with kernels.backend("library"):
         record, config, encoder, model = load_trained(run_dir)
         generator = torch.Generator().manual_seed(0)
-        sample_shape = tuple(record["dataset"]["sample_shape"])
+        sample_shape = tuple(record.dataset["sample_shape"])
         inputs = encoder(torch.rand((batch, *sample_shape), generator=generator), generator)
         try:
             with warnings.catch_warnings():

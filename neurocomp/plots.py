@@ -10,13 +10,17 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 from .errors import UsageError
-from .results import Run
+from .record import RunRecord
+from .registry import FAMILIES, MODELS
 from .table import group_runs, mean_std
 
 KINDS = ("params-vs-metric", "curves", "roc", "spikes", "wiring")
-FAMILIES = {"snn": "spiking", "alif": "spiking", "ltc": "liquid", "cfc": "liquid", "lstm": "recurrent",
-            "gru": "recurrent", "rnn": "recurrent", "cnn": "convolutional", "mlp": "fully connected"}
-MARKERS = {"spiking": "o", "liquid": "s", "recurrent": "^", "convolutional": "D", "fully connected": "v"}
+MARKERS = dict(zip(FAMILIES, "os^Dv"))  # paradigm family -> marker; a new family gets "x"
+
+
+def family(model: str) -> str:
+    """The paradigm family the model's registration declares ("other" for one not installed here)."""
+    return MODELS.get(model).meta.family if model in MODELS else "other"
 
 
 def _pyplot():
@@ -34,15 +38,14 @@ def _label(group) -> str:
     return " ".join(part for part in (group.dataset, group.model, group.encoder, group.variant) if part)
 
 
-def params_vs_metric(runs: list[Run], metric: str, axes) -> None:
+def params_vs_metric(runs: list[RunRecord], metric: str, axes) -> None:
     """One marker per model family, error bars over seeds, log-scaled parameter axis."""
     for group in group_runs(runs):
         mean, std = mean_std(group.values(metric))
         params = group.runs[0].value("params")
         if params is None or math.isnan(mean):
             continue
-        family = FAMILIES.get(group.model, "other")
-        axes.errorbar(params, mean, yerr=0 if math.isnan(std) else std, marker=MARKERS.get(family, "x"),
+        axes.errorbar(params, mean, yerr=0 if math.isnan(std) else std, marker=MARKERS.get(family(group.model), "x"),
                       capsize=3, linestyle="none", label=f"{_label(group)} (n={len(group.runs)})")
     axes.set_xscale("log")
     axes.set_xlabel("trainable parameters")
@@ -50,7 +53,7 @@ def params_vs_metric(runs: list[Run], metric: str, axes) -> None:
     axes.legend(fontsize=7)
 
 
-def curves(runs: list[Run], metric: str, axes) -> None:
+def curves(runs: list[RunRecord], metric: str, axes) -> None:
     """Training loss (dashed) and a validation metric per epoch: mean and a ±std band over seeds."""
     column = "val_" + metric.split(".", 1)[-1]
     for group in group_runs(runs):
@@ -72,51 +75,51 @@ def curves(runs: list[Run], metric: str, axes) -> None:
     axes.legend(fontsize=7)
 
 
-def roc(runs: list[Run], axes) -> None:
+def roc(runs: list[RunRecord], axes) -> None:
     """The test ROC curve of each binary run (positive class as recorded)."""
     for run in runs:
         predictions = run.predictions()
-        positive = run.record["dataset"].get("positive")
+        positive = run.dataset.get("positive")
         if predictions is None or positive is None:
             continue
         labels, probabilities = predictions
         fpr, tpr, _ = roc_curve(labels == positive, probabilities[:, positive])
-        axes.plot(fpr, tpr, label=f"{run.record['run_id']} (AUC {run.value('test.auc'):.3f})")
+        axes.plot(fpr, tpr, label=f"{run.run_id} (AUC {run.value('test.auc'):.3f})")
     axes.plot([0, 1], [0, 1], ":", color="grey")
     axes.set_xlabel("false positive rate")
     axes.set_ylabel("true positive rate")
     axes.legend(fontsize=6)
 
 
-def spikes(runs: list[Run], axes) -> None:
+def spikes(runs: list[RunRecord], axes) -> None:
     """Spike rate per layer (spikes per neuron per step on test inputs) of each spiking run."""
-    spiking = [run for run in runs if run.record.get("model", {}).get("spike_rates")]
+    spiking = [run for run in runs if run.model.get("spike_rates")]
     if not spiking:
         raise UsageError("no spiking runs with recorded spike rates among these records")
     width = 0.8 / len(spiking)
     for index, run in enumerate(spiking):
-        rates = run.record["model"]["spike_rates"]
-        axes.bar(np.arange(len(rates)) + index * width, rates, width, label=run.record["run_id"])
+        rates = run.model["spike_rates"]
+        axes.bar(np.arange(len(rates)) + index * width, rates, width, label=run.run_id)
     axes.set_xlabel("spiking layer")
     axes.set_ylabel("spike rate (spikes / neuron / step)")
     axes.legend(fontsize=6)
 
 
-def wiring(runs: list[Run], axes) -> None:
+def wiring(runs: list[RunRecord], axes) -> None:
     """The NCP wiring of the first liquid run, drawn by ncps (sensory inputs omitted)."""
     from .run import load_trained
 
-    liquid = [run for run in runs if "wiring" in run.record.get("model", {})]
+    liquid = [run for run in runs if "wiring" in run.model]
     if not liquid:
         raise UsageError("no LTC/CfC runs among these records")
     record, _, _, model = load_trained(liquid[0].directory, weights=False)
     _pyplot().sca(axes)  # ncps draws on the current axes
     model.core.wiring.draw_graph(layout="shell", neuron_colors={"inter": "tab:blue", "command": "tab:orange",
                                                                 "motor": "tab:green"})
-    axes.set_title(f"{record['run_id']}: {model.describe()['synapses']['effective']} effective synapses")
+    axes.set_title(f"{record.run_id}: {model.describe()['synapses']['effective']} effective synapses")
 
 
-def plot(runs: list[Run], kind: str, output: str | Path, metric: str = "test.auc") -> Path:
+def plot(runs: list[RunRecord], kind: str, output: str | Path, metric: str = "test.auc") -> Path:
     """Draw ``kind`` from ``runs`` into ``output`` (PNG, SVG or PDF by its suffix)."""
     if kind not in KINDS:
         raise UsageError(f"unknown plot kind {kind!r}; choose one of: {', '.join(KINDS)}")

@@ -9,20 +9,38 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from .errors import UsageError
+
+# Paradigm families that tables and plots group by; a plug-in may name a new one.
+FAMILIES = ("spiking", "liquid", "recurrent", "convolutional", "fully connected")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model's registration declares; a misspelt key fails at registration."""
+
+    default_encoder: str = "static"  # fed to the model when a run names no encoder
+    width: Optional[str] = None  # the option ``--params`` scales
+    family: str = "other"  # paradigm, one of FAMILIES or a new one: tables and plots group by it
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What an encoder's registration declares (nothing yet)."""
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered builder, its name and what the registry knows about it."""
+    """A registered builder, its name and what its registration declared."""
 
     name: str
     builder: Callable[..., Any]
-    meta: dict = field(default_factory=dict)
+    meta: Any  # the registry's info type (ModelInfo, EncoderInfo)
 
     @property
     def summary(self) -> str:
@@ -34,20 +52,24 @@ class Entry:
 class Registry:
     """Name -> builder; duplicates raise, unknown names list the valid ones."""
 
-    def __init__(self, kind: str, entry_point_group: str):
+    def __init__(self, kind: str, entry_point_group: str, info: type, builtins: str):
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.info = info
+        self.builtins = builtins  # the module whose import registers the built-ins
         self._entries: dict[str, Entry] = {}
         self.broken: dict[str, str] = {}  # plug-in name -> why it failed to load
         self._plugins_loaded = False
 
     def register(self, name: str, **meta: Any) -> Callable:
-        """Decorator: ``@MODELS.register("snn", default_encoder="rate")``."""
+        """Decorator: ``@MODELS.register("snn", default_encoder="rate", family="spiking")``; the
+        keywords are the registry's info type's fields (a TypeError names an unknown one)."""
+        info = self.info(**meta)
 
         def decorate(builder: Callable) -> Callable:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = Entry(name, builder, meta)
+            self._entries[name] = Entry(name, builder, info)
             return builder
 
         return decorate
@@ -57,6 +79,9 @@ class Registry:
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        # The built-ins are imported on first lookup, not with the package, so that a command
+        # which needs no model (``neurocomp --help``) does not pay for torch.
+        import_module(self.builtins)
         for ep in entry_points(group=self.entry_point_group):
             try:
                 ep.load()  # importing the module registers its builders with the decorator
@@ -72,18 +97,18 @@ class Registry:
     def get(self, name: str) -> Entry:
         """The entry for ``name``; a UsageError listing the valid names otherwise."""
         self._load_plugins()
+        if name in self._entries:  # a broken plug-in named like a built-in does not hide it
+            return self._entries[name]
         if name in self.broken:
             raise UsageError(self.broken[name])
-        if name not in self._entries:
-            raise UsageError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
-        return self._entries[name]
+        raise UsageError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
 
     def __contains__(self, name: str) -> bool:
         self._load_plugins()
         return name in self._entries
 
 
-ENCODERS = Registry("encoder", "neurocomp.encoders")
-MODELS = Registry("model", "neurocomp.models")
+ENCODERS = Registry("encoder", "neurocomp.encoders", EncoderInfo, "neurocomp.encoders")
+MODELS = Registry("model", "neurocomp.models", ModelInfo, "neurocomp.models")
 register_encoder = ENCODERS.register
 register_model = MODELS.register

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import records
+from .files import atomic_write
+from .record import load_runs, run_id
 from .plots import plot
-from .results import load_runs
 from .sweep import expand, load_sweep
 from .table import build_table, load_reported, render
 
@@ -17,7 +17,7 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
     """Write the markdown report to ``output`` (atomically) and its figures next to it; returns the path."""
     output = Path(output)
     figures = output.parent / "figures"
-    all_runs = {run.record["run_id"]: run for run in load_runs(results)}
+    all_runs = {run.run_id: run for run in load_runs(results)}
     sections = [
         "# Reproduction of the published studies",
         "",
@@ -28,12 +28,12 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
     ]
     for path in sweep_paths:
         sweep = load_sweep(path)
-        wanted = {records.run_id(config.to_dict()) for config in expand(sweep)}
-        runs = [all_runs[run_id] for run_id in sorted(wanted) if run_id in all_runs]
+        wanted = {run_id(config.to_dict()) for config in expand(sweep)}
+        runs = [all_runs[name] for name in sorted(wanted) if name in all_runs]
         reported = load_reported(sweep.reported) if sweep.reported else []
         sections += ["", f"## {sweep.title}", "", f"Sweep: `{path}` ({len(runs)} of {len(wanted)} runs recorded).", ""]
         if runs or reported:
-            has_reference = any(run.config["model"]["name"] == reference for run in runs)
+            has_reference = any(run.identity[1] == reference for run in runs)
             headers, rows, best = build_table(runs, metrics, reported=reported, reference=reference if has_reference else None)
             sections += [render(headers, rows, best, "markdown"), ""]
         if runs:
@@ -42,5 +42,5 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
         if sweep.description:
             sections += [sweep.description.strip(), ""]
     text = "\n".join(sections).rstrip() + "\n"
-    records.atomic_write(output, lambda stream: stream.write(text.encode()))
+    atomic_write(output, lambda stream: stream.write(text.encode()))
     return output

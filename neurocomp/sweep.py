@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import multiprocessing
 import os
 import time
@@ -22,7 +21,8 @@ from typing import Callable, Optional
 
 from tqdm import tqdm
 
-from . import records
+from .files import DiskSink, MemorySink
+from .record import RunRecord, run_id
 from .config import RunConfig, load_yaml, resolve, set_dotted
 from .errors import RunFailed, UsageError, one_line_warnings
 
@@ -83,9 +83,9 @@ def expand(sweep: Sweep, out: Optional[str] = None) -> list[RunConfig]:
                 config = resolve(raw)
             except UsageError as error:
                 raise UsageError(f"{sweep.path}: variant {variant}: {error}") from None
-            run_id = records.run_id(config.to_dict())
-            if run_id not in seen:  # a variant repeated by the grid is one run, not two
-                seen.add(run_id)
+            name = run_id(config.to_dict())
+            if name not in seen:  # a variant repeated by the grid is one run, not two
+                seen.add(name)
                 configs.append(config)
     return configs
 
@@ -94,10 +94,9 @@ def record_status(config: RunConfig) -> Optional[str]:
     """The status in the run's record (completed, failed, running), or None if it has none."""
     from .run import run_dir
 
-    path = run_dir(config) / "run.json"
     try:
-        return json.loads(path.read_text()).get("status")
-    except (OSError, ValueError):
+        return RunRecord.read(run_dir(config)).status
+    except UsageError:
         return None  # missing or unreadable: the run has to be done
 
 
@@ -113,7 +112,7 @@ def run_task(config_dict: dict, threads: int, keep_in_memory: bool = False) -> d
     config = resolve(config_dict)
     config.train.threads = threads
     directory = run_dir(config)
-    sink = records.MemorySink() if keep_in_memory else records.DiskSink(directory)
+    sink = MemorySink() if keep_in_memory else DiskSink(directory)
     started = time.perf_counter()
     outcome = {"run_id": directory.name, "error": None, "record": None, "files": None}
     try:
@@ -124,7 +123,7 @@ def run_task(config_dict: dict, threads: int, keep_in_memory: bool = False) -> d
     except Exception as error:  # refused before training, or unexpected: one run must not stop the sweep
         message = str(error) if isinstance(error, UsageError) else f"{type(error).__name__}: {error}"
         outcome.update(status="failed", error=message)
-        sink.record({"run_id": directory.name, "status": "failed", "error": message, "config": config.to_dict()})
+        sink.record(RunRecord(run_id=directory.name, status="failed", config=config.to_dict(), error=message))
     outcome["seconds"] = time.perf_counter() - started
     if keep_in_memory:
         outcome["files"] = sink.files
@@ -169,10 +168,10 @@ def run_sweep(
 
     def finish(config: RunConfig, outcome: dict) -> None:
         if outcome["files"] is not None:  # a Ray task: the driver writes its files
-            records.MemorySink(outcome["files"]).replay(records.DiskSink(run_dir(config)))
+            MemorySink(outcome["files"]).replay(DiskSink(run_dir(config)))
         if outcome["status"] == "completed":
             summary.completed += 1
-            test = outcome["record"]["metrics"]["test"]
+            test = outcome["record"].metrics["test"]
             line = f"done   {outcome['run_id']}  test acc {test['accuracy']:.4f}  auc {_fmt(test['auc'])}  ({outcome['seconds']:.0f} s)"
         else:
             summary.failed.append(outcome["run_id"])

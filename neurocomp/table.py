@@ -21,7 +21,7 @@ from scipy.stats import rankdata
 from tabulate import tabulate
 
 from .errors import UsageError
-from .results import Run
+from .record import RUNTIME_KEYS, RunRecord
 
 FORMATS = {"markdown": "pipe", "github": "github", "latex": "latex_raw", "plain": "simple", "csv": None}
 DEFAULT_METRICS = ("test.auc", "test.accuracy", "test.sensitivity", "test.specificity", "params")
@@ -36,7 +36,7 @@ class Group:
     model: str
     encoder: str
     config: dict  # the shared config, seed removed
-    runs: list[Run] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
     variant: str = ""
 
     def values(self, metric: str) -> list[float]:
@@ -54,20 +54,19 @@ def _flat(config: dict, prefix: str = "") -> dict:
     return flat
 
 
-_NOT_VARIANT = {"train.seed", "train.device", "train.threads", "dataset.data_dir", "dataset.download",
-                "dataset.verify", "out", "dataset.name", "model.name", "encoder.name"}
+# What never tells two rows apart: the row's identity, the seed, and where or how fast a run happened.
+_NOT_VARIANT = {"train.seed", "dataset.name", "model.name", "encoder.name", *(".".join(key) for key in RUNTIME_KEYS)}
 
 
-def group_runs(runs: list[Run]) -> list[Group]:
+def group_runs(runs: list[RunRecord]) -> list[Group]:
     """Runs grouped by config without the seed; ``variant`` names what tells same-named rows apart."""
     groups: dict[str, Group] = {}
     for run in runs:
         shared = {k: v for k, v in _flat(run.config).items() if k not in _NOT_VARIANT}
-        key = json.dumps([run.config["dataset"]["name"], run.config["model"]["name"], run.config["encoder"]["name"], shared],
-                         sort_keys=True, default=str)
+        dataset, model, encoder, _ = run.identity
+        key = json.dumps([dataset, model, encoder, shared], sort_keys=True, default=str)
         if key not in groups:
-            groups[key] = Group(run.config["dataset"]["name"], run.config["model"]["name"],
-                                run.config["encoder"]["name"], shared)
+            groups[key] = Group(dataset, model, encoder, shared)
         groups[key].runs.append(run)
     by_identity = defaultdict(list)
     for group in groups.values():
@@ -88,18 +87,18 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def paired_auc_difference(
-    runs: list[Run], reference: list[Run], *, draws: int = 1000, seed: int = 0
+    runs: list[RunRecord], reference: list[RunRecord], *, draws: int = 1000, seed: int = 0
 ) -> Optional[tuple[float, float, float]]:
     """AUC(runs) - AUC(reference) on the test split: the mean over paired seeds, and a 95% interval
     from a paired bootstrap (the same resampled test cases for both models). None without pairs."""
-    by_seed = {run.seed: run for run in reference}
+    by_seed = {run.identity[3]: run for run in reference}
     pairs = []
     for run in runs:
-        other = by_seed.get(run.seed)
+        other = by_seed.get(run.identity[3])
         mine, theirs = run.predictions(), other.predictions() if other else None
         if mine is None or theirs is None or not np.array_equal(mine[0], theirs[0]):
             continue
-        positive = run.record["dataset"]["positive"]
+        positive = run.dataset.get("positive")
         if positive is None:
             continue  # multi-class AUC has no single positive score to resample fast
         pairs.append((mine[0] == positive, mine[1][:, positive], theirs[1][:, positive]))
@@ -149,7 +148,7 @@ def _is_count(metric: str) -> bool:
 
 
 def build_table(
-    runs: list[Run],
+    runs: list[RunRecord],
     metrics: tuple[str, ...] = DEFAULT_METRICS,
     *,
     reference: Optional[str] = None,
@@ -164,7 +163,7 @@ def build_table(
         headers.append(f"ΔAUC vs {reference} [95% CI]")
     rows, means = [], []
     for group in groups:
-        dataset_info = group.runs[0].record.get("dataset", {})
+        dataset_info = group.runs[0].dataset
         positive = dataset_info.get("positive")
         cells = [group.dataset, group.model, group.encoder, group.variant, len(group.runs),
                  "macro" if positive is None else f"{positive} ({dataset_info.get('positive_name')})"]

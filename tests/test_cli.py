@@ -40,6 +40,8 @@ def test_run_writes_a_complete_record(npz_2d, tmp_path, capsys):
     assert record["params"]["trainable"] > 0 and record["best_epoch"] in (1, 2)
     assert {"torch", "snntorch", "ncps", "medmnist", "neurocomp"} <= set(record["versions"])
     assert record["device"] == "cpu" and record["seed"] == 0
+    assert record["schema"] == 2 and set(record["code"]) == {"commit", "dirty"}
+    assert record["config"]["model"]["backend"] == "auto"
     assert run_dir.name.startswith("synthetic2d-cnn-static-s0-")
     assert (run_dir / "history.csv").read_text().count("\n") == 3
     state = torch.load(run_dir / "model.pt", weights_only=True)
@@ -161,3 +163,20 @@ def test_bench_json_is_keyed_by_workload(capsys):
 def test_bench_unknown_workload_is_exit_2(capsys):
     assert main(["bench", "--model", "transformer"]) == 2
     assert "unknown bench workload 'transformer'; choose from: snn, ltc, cfc" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend, path", [("auto", "native lif"), ("library", "library")])
+def test_the_record_and_summary_say_which_kernel_path_ran(backend, path, npz_2d, tmp_path, capsys):
+    out = run_ok(capsys, str(npz_2d), "--model", "snn", "--out", str(tmp_path), "--set", f"model.backend={backend}",
+                 "--set", "model.channels=[]", "--set", "encoder.steps=3", *FAST)
+    _, record = only_record(tmp_path)
+    assert [entry["path"] for entry in record["model"]["kernels"]] == [path]
+    assert "kernels" in out and path in out
+
+
+def test_backend_native_where_no_kernel_applies_is_exit_2(npz_2d, tmp_path, capsys):
+    assert main(["run", str(npz_2d), "--model", "snn", "--out", str(tmp_path), "--set", "model.backend=native",
+                 "--set", "model.learn_beta=true", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "model.backend=native" in err and "beta is learnable" in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("runs/*"))  # refused before anything was written

@@ -27,6 +27,11 @@ def test_export_of_a_missing_run_or_one_without_weights(tmp_path, capsys):
     assert "is not a run folder" in capsys.readouterr().err
     run_dir = tmp_path / "runs" / "failed"
     run_dir.mkdir(parents=True)
-    (run_dir / "run.json").write_text(json.dumps({"run_id": "failed", "status": "failed", "config": {}}))
+    config = {"dataset": {"name": "breast"}, "model": {"name": "mlp"}, "encoder": {"name": "static"}, "train": {"seed": 0}}
+    (run_dir / "run.json").write_text(json.dumps({"run_id": "failed", "status": "failed", "config": config}))
     assert main(["export", str(run_dir), "--onnx"]) == 2
     assert "has no weights" in capsys.readouterr().err
+    (run_dir / "run.json").write_text(json.dumps({"run_id": "failed", "status": "failed", "config": {}}))
+    assert main(["export", str(run_dir), "--onnx"]) == 2
+    err = capsys.readouterr().err
+    assert "lacks config.dataset.name" in err and err.count("\n") == 1

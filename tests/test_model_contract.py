@@ -2,13 +2,19 @@
 
 Every registered model, built-in or plug-in, with every encoder it accepts on a 2D and a 3D sample:
 output shape, no NaN, gradients reach every trainable parameter, a sample's output does not depend on
-the other samples in its batch, and the model has parameters.
+the other samples in its batch, and the model has parameters. Then every ability the model declares
+(neurocomp.abilities) does what it promises, and its registration names a paradigm family.
 """
+
+import json
 
 import pytest
 import torch
 
 import neurocomp  # noqa: F401  (registers the built-ins)
+from neurocomp import kernels
+from neurocomp.abilities import CountsOwnCost, DescribesItself, EmitsSpikes
+from neurocomp.cost import inference_cost
 from neurocomp.errors import UsageError
 from neurocomp.models import build_model
 from neurocomp.registry import ENCODERS, MODELS
@@ -78,3 +84,44 @@ def test_model_contract(model_name, encoder_name, sample):
         other = encoded_batch(encoder, sample, seed=2)
         changed = torch.cat([x[:, :1], other[:, 1:]], dim=1)
         assert torch.allclose(model(x)[0], model(changed)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("model_name", MODELS.names())
+def test_registration_names_a_family(model_name):
+    family = MODELS.get(model_name).meta.family
+    assert isinstance(family, str) and family
+
+
+@pytest.mark.parametrize("model_name,encoder_name,sample", CASES, ids=[f"{m}-{e}-{s}" for m, e, s in CASES])
+def test_declared_abilities(model_name, encoder_name, sample):
+    torch.manual_seed(0)
+    encoder, model = build_pair(model_name, encoder_name, sample)
+    x = encoded_batch(encoder, sample, seed=1)
+    model.eval()
+    if isinstance(model, EmitsSpikes):
+        logits, spikes = model.forward_with_spikes(x)
+        assert torch.allclose(logits, model(x))
+        assert spikes.shape == (encoder.steps, BATCH, NUM_OUTPUTS)
+        assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+        rates = model.spike_rates(x)
+        assert rates and all(0.0 <= rate <= 1.0 for rate in rates)
+    if isinstance(model, DescribesItself):
+        described = model.describe()
+        json.dumps(described)  # it goes into run.json as it is
+        for entry in described.get("kernels", []):
+            assert set(entry) == {"where", "path", "reason"} and (entry["path"] == "library") == bool(entry["reason"])
+        with kernels.backend("library"):
+            assert all(e["path"] == "library" for e in model.describe().get("kernels", []))
+    seen = []
+    hooks = [module.register_forward_hook(lambda module, args, _: seen.append((module, args[0])))
+             for module in model.modules() if isinstance(module, CountsOwnCost)]
+    with torch.no_grad():
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    for module, inputs in seen:
+        counted = module.own_cost(inputs)
+        assert isinstance(counted["layer"], str) and counted["dense_macs"] >= counted["macs"] > 0
+    cost = inference_cost(model, x)
+    assert cost["dense_macs"] >= cost["macs"] >= 0 and cost["acs"] >= 0
+    assert len(cost["layers"]) >= len(seen)

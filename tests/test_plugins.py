@@ -7,7 +7,7 @@ import pytest
 from neurocomp import MODELS
 from neurocomp.cli import main
 from neurocomp.errors import UsageError
-from neurocomp.registry import Registry
+from neurocomp.registry import ModelInfo, Registry
 
 
 def test_entry_point_plugin_is_registered_next_to_the_built_ins():
@@ -34,10 +34,21 @@ def test_broken_plugin_is_named_with_its_error_and_the_rest_stay_usable(npz_2d, 
 
 
 def test_duplicate_registration_fails():
-    registry = Registry("model", "neurocomp.tests-nothing")
+    registry = Registry("model", "neurocomp.tests-nothing", ModelInfo, "neurocomp.models")
     registry.register("same")(lambda: None)
     with pytest.raises(ValueError, match="registered twice"):
         registry.register("same")(lambda: None)
+
+
+def test_a_misspelt_registration_key_fails():
+    registry = Registry("model", "neurocomp.tests-nothing", ModelInfo, "neurocomp.models")
+    with pytest.raises(TypeError, match="defualt_encoder"):
+        registry.register("typo", defualt_encoder="rate")
+
+
+def test_a_broken_plugin_named_like_a_built_in_does_not_hide_it(monkeypatch):
+    monkeypatch.setitem(MODELS.broken, "cnn", "plug-in 'cnn' (elsewhere) failed to load")
+    assert MODELS.get("cnn").meta.family == "convolutional"
 
 
 def test_unknown_name_lists_the_valid_ones():

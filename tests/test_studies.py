@@ -4,22 +4,16 @@ import pytest
 import torch
 
 from neurocomp.config import load_yaml, resolve
-from neurocomp.data import Dataset, Split
 from neurocomp.metrics import parameter_counts
-from neurocomp.run import build
+from neurocomp.assemble import build
 
 SAMPLE_2D, SAMPLE_3D = (1, 28, 28), (1, 28, 28, 28)
-
-
-def dataset_like(sample_shape, num_classes=2):
-    images = torch.zeros(2, *sample_shape, dtype=torch.uint8)
-    return Dataset("synthetic", None, "", tuple(map(str, range(num_classes))), 1, {"train": Split(images, torch.zeros(2))})
 
 
 def built(config_name, sample_shape, **options):
     config = resolve(load_yaml(f"configs/studies/{config_name}.yaml"))
     config.model.options.update(options)
-    return build(config, dataset_like(sample_shape))
+    return build(config, sample_shape, 2)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurocomp.cli import main
-from neurocomp.results import load_runs
+from neurocomp.record import load_runs
 from neurocomp.table import build_table, paired_auc_difference, render
 
 
@@ -76,7 +76,7 @@ def test_corrupt_and_foreign_records_are_skipped_with_a_warning(tmp_path, capsys
     (tmp_path / "runs" / "foreign" / "run.json").write_text(json.dumps({"accuracy": 0.99}))
     with pytest.warns(UserWarning) as caught:
         runs = load_runs(tmp_path)
-    assert [r.record["run_id"] for r in runs] == ["good"]
+    assert [r.run_id for r in runs] == ["good"]
     messages = " ".join(str(w.message) for w in caught)
     assert "corrupt/run.json" in messages and "foreign/run.json" in messages
     assert main(["table", str(tmp_path), "--metric", "test.auc"]) == 0
@@ -140,7 +140,7 @@ def test_every_plot_kind_draws_from_records(kind, trained_results, capsys):
 
 def test_spike_rates_are_recorded_for_spiking_runs(trained_results):
     [snn] = [r for r in load_runs(trained_results / "res") if r.config["model"]["name"] == "snn"][:1]
-    rates = snn.record["model"]["spike_rates"]
+    rates = snn.model["spike_rates"]
     assert len(rates) == 3 and all(0.0 <= r <= 1.0 for r in rates)
 
 

@@ -48,7 +48,7 @@ class AdaptiveLayer(nn.Module):
         return torch.stack(spikes), torch.stack(membranes)
 
 
-@register_model("alif", default_encoder="rate", width="channels")
+@register_model("alif", default_encoder="rate", width="channels", family="spiking")
 def alif(
     *,
     step_shape: tuple[int, ...],

@@ -20,7 +20,7 @@ class ConvFeatures(nn.Sequential):
         self.out_features = output_shape(self, step_shape)[0]
 
 
-@register_model("cnn", default_encoder="static", width="channels")
+@register_model("cnn", default_encoder="static", width="channels", family="convolutional")
 def cnn(
     *,
     step_shape: tuple[int, ...],

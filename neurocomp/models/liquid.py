@@ -16,6 +16,8 @@ from ncps import wirings
 from torch import nn
 
 from .. import kernels
+from .. import ncps_internals as ncps
+from ..abilities import CountsOwnCost, DescribesItself
 from ..errors import UsageError
 from ..registry import register_model
 from .sequence import Backbone, sequence_model, with_options
@@ -61,7 +63,7 @@ class Wiring:
             raise UsageError(f"cannot build the {self.wiring} wiring: {error}") from None
 
 
-class NcpCore(nn.Module):
+class NcpCore(nn.Module, DescribesItself, CountsOwnCost):
     """An ncps LTC or CfC on a time-major sequence: ``(T, B, F) -> (T, B, motor neurons)``.
 
     ncps is batch-first; the transposes live here so the rest of the suite stays time-major.
@@ -79,6 +81,22 @@ class NcpCore(nn.Module):
             return fused
         outputs, _ = self.cell(x.transpose(0, 1))
         return outputs.transpose(0, 1)
+
+    def own_cost(self, inputs: torch.Tensor) -> dict:
+        """Synapse evaluations of one call on ``inputs`` ``(T, B, F)``, counted from the cell's masks
+        (ncps computes them with raw masked parameters, which no hook sees). An LTC synapse (sigmoid,
+        product, two sums) per ODE unfold, and a CfC masked weight of ff1 and ff2, each count as one
+        MAC: a lower bound. The CfC's time gates are linear layers, counted by their hooks."""
+        calls = inputs.shape[0] * inputs.shape[1]
+        if isinstance(self.cell, ncps_torch.LTC):
+            p = ncps.ltc_parameters(self.cell.rnn_cell)
+            unfolds = ncps.ltc_unfolds(self.cell.rnn_cell)
+            masks = [(p["sensory_sparsity_mask"], 1), (p["sparsity_mask"], unfolds)]
+        else:
+            masks = [(layer.sparsity_mask, 2) for layer in ncps.cfc_layers(self.cell.rnn_cell)]
+        dense = sum(mask.numel() * times for mask, times in masks) * calls
+        effective = sum(int((mask != 0).sum()) * times for mask, times in masks) * calls
+        return {"layer": type(self.cell).__name__, "dense_macs": dense, "macs": effective}
 
     def describe(self) -> dict:
         """The wiring and its synapse counts.
@@ -101,7 +119,7 @@ class NcpCore(nn.Module):
         }
 
 
-@register_model("ltc", default_encoder="rows", width="units")
+@register_model("ltc", default_encoder="rows", width="units", family="liquid")
 @with_options(Backbone, Wiring)
 def ltc(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: Backbone, wiring: Wiring,
         ode_unfolds: int = 6) -> nn.Module:
@@ -114,7 +132,7 @@ def ltc(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: 
     return sequence_model(step_shape, steps, num_outputs, backbone, make_core)
 
 
-@register_model("cfc", default_encoder="rows", width="units")
+@register_model("cfc", default_encoder="rows", width="units", family="liquid")
 @with_options(Backbone, Wiring)
 def cfc(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: Backbone, wiring: Wiring,
         mode: Literal["default", "pure", "no_gate"] = "default") -> nn.Module:

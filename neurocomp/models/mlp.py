@@ -10,7 +10,7 @@ from ..registry import register_model
 from .layers import StepwiseClassifier, fully_connected
 
 
-@register_model("mlp", default_encoder="static", width="hidden")
+@register_model("mlp", default_encoder="static", width="hidden", family="fully connected")
 def mlp(*, step_shape: tuple[int, ...], num_outputs: int, hidden: tuple[int, ...] = (1024, 128)) -> nn.Module:
     """Fully connected network on each flattened step, logits averaged over time (the DNN baseline)."""
     in_features = math.prod(step_shape)

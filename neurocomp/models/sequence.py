@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from ..abilities import DescribesItself
 from ..errors import UsageError
 from ..registry import ENCODERS
 from .layers import output_shape, relu_conv_blocks
@@ -138,7 +139,7 @@ class Readout(nn.Module):
         return outputs.transpose(0, 1).reshape(outputs.shape[1], -1)
 
 
-class SequenceClassifier(nn.Module):
+class SequenceClassifier(nn.Module, DescribesItself):
     """features -> core -> readout -> head.
 
     ``core`` maps a time-major ``(T, B, F)`` sequence to ``(T, B, H)``; each core adapts to its
@@ -160,7 +161,7 @@ class SequenceClassifier(nn.Module):
 
     def describe(self) -> dict:
         """What the run record should hold about this model beyond its parameters."""
-        return self.core.describe() if hasattr(self.core, "describe") else {}
+        return self.core.describe() if isinstance(self.core, DescribesItself) else {}
 
 
 def sequence_model(

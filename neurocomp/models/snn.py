@@ -17,6 +17,7 @@ from snntorch import surrogate
 from torch import nn
 
 from .. import kernels
+from ..abilities import DescribesItself, EmitsSpikes
 from ..registry import register_model
 from .layers import conv_block, output_shape, per_layer, require_image_steps
 
@@ -55,7 +56,7 @@ def _leaky(neurons: nn.Module) -> Optional[nn.Module]:
     return neurons.neuron if isinstance(neurons, LeakyLayer) else None
 
 
-class SpikingNetwork(nn.Module):
+class SpikingNetwork(nn.Module, EmitsSpikes, DescribesItself):
     """Synaptic layers, each followed by a spiking layer; stateless between calls.
 
     ``layers[i]`` maps ``(N, ...)`` to ``(N, ...)`` and runs once on all ``T*B`` steps;
@@ -115,13 +116,6 @@ class SpikingNetwork(nn.Module):
             paths.append(decision.describe(f"spiking layer {index}"))
         return {"kernels": paths}
 
-    def describe_activity(self, x: torch.Tensor) -> dict:
-        """Spike rate per layer on the inputs ``x`` ``(T, B, *step_shape)``, for the run record."""
-        rates: list = []
-        with torch.no_grad():
-            self.forward_with_spikes(x, rates)
-        return {"spike_rates": rates}
-
 
 def synaptic_layers(
     step_shape: tuple[int, ...],
@@ -161,7 +155,7 @@ def synaptic_layers(
     return layers
 
 
-@register_model("snn", default_encoder="rate", width="channels")
+@register_model("snn", default_encoder="rate", width="channels", family="spiking")
 def snn(
     *,
     step_shape: tuple[int, ...],

@@ -1,38 +1,18 @@
-"""Run records on disk: stable run ids and atomic writes (temp file, then rename)."""
+"""A run's files, each written atomically (temp file, then rename), and the sinks a run writes them through."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
-
-# Keys that change where or how fast a run happens, not what it computes.
-_RUNTIME_KEYS = {("train", "device"), ("train", "threads"), ("model", "backend"), ("dataset", "data_dir"),
-                 ("dataset", "download"), ("dataset", "verify"), ("out",)}
-
-
-def run_id(config: dict) -> str:
-    """``dataset-model-encoder-s<seed>-<hash>``: readable, and stable for the same resolved config."""
-    essential = {
-        section: {k: v for k, v in values.items() if (section, k) not in _RUNTIME_KEYS} if isinstance(values, dict) else values
-        for section, values in config.items()
-        if (section,) not in _RUNTIME_KEYS
-    }
-    digest = hashlib.sha1(json.dumps(essential, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    name = config["dataset"]["name"]
-    dataset = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem if name.endswith(".npz") else name)
-    return f"{dataset}-{config['model']['name']}-{config['encoder']['name']}-s{config['train']['seed']}-{digest}"
-
 
 def atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +69,9 @@ class DiskSink:
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
 
-    def record(self, record: dict) -> None:
-        write_json(self.run_dir / "run.json", record)
+    def record(self, record) -> None:
+        """``record`` (a RunRecord) as this folder's run.json."""
+        record.write(self.run_dir)
 
     def history(self, rows: list[dict]) -> None:
         write_history(self.run_dir / "history.csv", rows)
@@ -109,8 +90,9 @@ class MemorySink:
     def __init__(self, files: Optional[dict] = None):
         self.files: dict = files if files is not None else {}
 
-    def record(self, record: dict) -> None:
-        self.files["record"] = json.loads(json.dumps(_finite(record), default=str))
+    def record(self, record) -> None:
+        """A copy of ``record`` (a RunRecord) as it would be read back from run.json."""
+        self.files["record"] = type(record).from_dict(json.loads(json.dumps(_finite(record.to_dict()), default=str)))
 
     def history(self, rows: list[dict]) -> None:
         self.files["history"] = list(rows)

@@ -1,0 +1,63 @@
+"""The one place an encoder and a model are built from a config: a run, a reloaded run and the
+bench all go through :func:`build`."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+from .config import RunConfig
+from .encoders import Encoder
+from .errors import UsageError
+from .losses import check_loss_fits, num_outputs
+from .metrics import parameter_counts
+from .models import build_model
+from .registry import ENCODERS, MODELS
+from .sizing import fit_width, scaled
+
+
+def build(config: RunConfig, sample_shape: tuple[int, ...], num_classes: int) -> tuple[Encoder, torch.nn.Module]:
+    """The encoder and model ``config`` names, for samples of ``sample_shape`` (``(C, H, W)`` or
+    ``(C, D, H, W)``) and ``num_classes`` classes; UsageError where they cannot fit.
+
+    With a parameter budget (``config.params``) the model's width option is first chosen to meet it
+    and written into ``config.model.options``, so the record holds the width that ran.
+    """
+    encoder = ENCODERS.get(config.encoder.name).builder(sample_shape=tuple(sample_shape), **config.encoder.options)
+    outputs = num_outputs(config.train.loss, num_classes)
+
+    def make(options: dict) -> torch.nn.Module:
+        return build_model(config.model.name, encoder=encoder, num_outputs=outputs, **options)
+
+    if config.params is not None:
+        option = _width_option(config)
+        config.model.options[option] = _fit_width(config, option, make)
+    model = make(config.model.options)
+    check_loss_fits(config.train.loss, model)
+    return encoder, model
+
+
+def _width_option(config: RunConfig) -> str:
+    option = MODELS.get(config.model.name).meta.width
+    if option is None or option not in config.model.options:
+        raise UsageError(f"--params: model {config.model.name!r} does not name a width option to scale")
+    if config.model.options[option] == ():
+        raise UsageError(f"--params: model.{option} is empty, so there is no width to scale")
+    return option
+
+
+def _fit_width(config: RunConfig, option: str, make: Callable[[dict], torch.nn.Module]) -> int | tuple[int, ...]:
+    base = config.model.options[option]
+    counts: dict[int, Optional[int]] = {}
+
+    def count_at(width: int) -> Optional[int]:
+        if width not in counts:
+            try:
+                counts[width] = parameter_counts(make({**config.model.options, option: scaled(base, width)}))["trainable"]
+            except UsageError:
+                counts[width] = None
+        return counts[width]
+
+    width, _ = fit_width(count_at, config.params, option)
+    return scaled(base, width)

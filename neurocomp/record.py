@@ -1,0 +1,205 @@
+"""The run record: one typed object with a schema version that owns a run's id, folder, status,
+provenance, metrics and cost, and its ``run.json``. Everything that reads runs back (table, plot,
+report, sweep, export, the end-of-run summary) goes through :class:`RunRecord`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import hashlib
+import json
+import re
+import subprocess
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .errors import UsageError
+from .files import write_json
+
+SCHEMA = 2  # 1: records before the schema was written down (no "schema" key); they load unchanged
+STATUSES = ("running", "completed", "failed")
+# Config keys that change where or how fast a run happens, not what it computes: not in the run id,
+# and not what tells two table rows apart.
+RUNTIME_KEYS = {("train", "device"), ("train", "threads"), ("model", "backend"), ("dataset", "data_dir"),
+                ("dataset", "download"), ("dataset", "verify"), ("out",)}
+_IDENTITY = (("dataset", "name"), ("model", "name"), ("encoder", "name"), ("train", "seed"))
+
+
+def run_id(config: dict) -> str:
+    """``dataset-model-encoder-s<seed>-<hash>``: readable, and stable for the same resolved config
+    (``config`` in its nested dict form)."""
+    essential = {
+        section: {k: v for k, v in values.items() if (section, k) not in RUNTIME_KEYS} if isinstance(values, dict) else values
+        for section, values in config.items()
+        if (section,) not in RUNTIME_KEYS
+    }
+    digest = hashlib.sha1(json.dumps(essential, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    name = config["dataset"]["name"]
+    dataset = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem if name.endswith(".npz") else name)
+    return f"{dataset}-{config['model']['name']}-{config['encoder']['name']}-s{config['train']['seed']}-{digest}"
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict:
+    """``{"commit", "dirty"}`` of the git checkout this package runs from; both None for an
+    installed wheel (then the package version is all there is)."""
+    package = Path(__file__).parent
+
+    def git(*args: str) -> Optional[str]:
+        try:
+            done = subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+@dataclass
+class RunRecord:
+    """What one run was and what it gave; ``directory`` is where it lives (not written into it)."""
+
+    run_id: str
+    status: str  # running, completed, failed
+    config: dict  # the resolved config, nested as in YAML
+    schema: int = SCHEMA
+    dataset: dict = field(default_factory=dict)  # name, path, md5, class names, positive class, sizes
+    encoder: dict = field(default_factory=dict)  # steps, step_shape
+    params: dict = field(default_factory=dict)  # trainable, total, effective_synapses, target
+    model: dict = field(default_factory=dict)  # what the model declares about itself: kernel paths, wiring, spike rates
+    seed: Optional[int] = None
+    device: Optional[str] = None
+    threads: Optional[int] = None
+    versions: dict = field(default_factory=dict)  # Python and the packages a result depends on
+    code: dict = field(default_factory=dict)  # commit and dirty flag of the code that ran
+    command: list = field(default_factory=list)
+    started_at: Optional[str] = None
+    error: Optional[str] = None  # why a failed run failed
+    cost: dict = field(default_factory=dict)  # per inference: MACs, accumulates, energy estimate
+    metrics: dict = field(default_factory=dict)  # split -> metric -> value (val, test)
+    best_epoch: Optional[int] = None
+    monitor: dict = field(default_factory=dict)
+    epochs_run: Optional[int] = None
+    stopped_early: Optional[bool] = None
+    epoch_time_s: Optional[float] = None
+    wall_time_s: Optional[float] = None
+    extra: dict = field(default_factory=dict)  # keys this schema does not know, kept on rewrite
+    directory: Optional[Path] = field(default=None, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Any, directory: Optional[Path] = None) -> "RunRecord":
+        """A record from its JSON form; UsageError (one line) for anything that is not one."""
+        if not isinstance(data, dict):
+            raise UsageError("not a neurocomp run record (not a JSON object)")
+        schema = data.get("schema", 1)
+        if not isinstance(schema, int) or schema > SCHEMA:
+            raise UsageError(f"run record schema {schema!r} is newer than this neurocomp reads ({SCHEMA}); upgrade it")
+        if not isinstance(data.get("run_id"), str) or data.get("status") not in STATUSES:
+            raise UsageError(f"not a neurocomp run record (needs run_id and a status of {', '.join(STATUSES)})")
+        config = data.get("config")
+        for section, key in _IDENTITY:
+            if not isinstance(config, dict) or not isinstance(config.get(section), dict) or key not in config[section]:
+                raise UsageError(f"run record {data['run_id']!r} lacks config.{section}.{key}")
+        if data["status"] == "completed" and not isinstance(data.get("metrics"), dict):
+            raise UsageError(f"run record {data['run_id']!r} says completed but has no metrics")
+        known = {f.name for f in dataclasses.fields(cls)} - {"directory", "extra"}
+        values = {k: v for k, v in data.items() if k in known}
+        values["schema"] = schema
+        return cls(**values, extra={k: v for k, v in data.items() if k not in known},
+                   directory=None if directory is None else Path(directory))
+
+    def to_dict(self) -> dict:
+        """The JSON form (``run.json``); the folder is where it is, not part of it."""
+        plain = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("directory", "extra")}
+        return {**plain, **self.extra}
+
+    @classmethod
+    def read(cls, directory: str | Path) -> "RunRecord":
+        """The record in ``directory/run.json``; UsageError (one line) when there is none or it is not one."""
+        path = Path(directory) / "run.json"
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UsageError(f"{path.parent} is not a run folder (no run.json)") from None
+        except (OSError, ValueError, UnicodeDecodeError) as error:
+            raise UsageError(f"{path}: not readable JSON ({error})") from None
+        try:
+            return cls.from_dict(data, path.parent)
+        except UsageError as error:
+            raise UsageError(f"{path}: {error}") from None
+
+    def write(self, directory: Optional[str | Path] = None) -> None:
+        """Write ``run.json`` atomically into ``directory`` (default: the record's own folder)."""
+        if directory is not None:
+            self.directory = Path(directory)
+        write_json(self.directory / "run.json", self.to_dict())
+
+    def section(self, name: str) -> dict:
+        """A section of the config (``dataset``, ``model``, ...), empty when absent."""
+        value = self.config.get(name)
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def identity(self) -> tuple[str, str, str, int]:
+        """(dataset, model, encoder, seed) as configured."""
+        return tuple(self.config[section][key] for section, key in _IDENTITY)
+
+    def value(self, dotted: str) -> Optional[float]:
+        """``test.auc`` -> metrics["test"]["auc"]; ``params`` -> trainable parameters;
+        ``params.effective_synapses``, ``epoch_time_s``, ``cost.macs``, ...; None when absent."""
+        if dotted == "params":
+            dotted = "params.trainable"
+        parts = dotted.split(".")
+        if parts[0] in ("val", "test"):
+            parts = ["metrics", *parts]
+        node: Any = self.to_dict()
+        for part in parts:
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node if isinstance(node, (int, float)) and not isinstance(node, bool) else None
+
+    def history(self) -> list[dict]:
+        """history.csv as a list of rows of floats (empty when absent)."""
+        path = self.directory / "history.csv"
+        if not path.exists():
+            return []
+        with path.open() as handle:
+            return [{k: float(v) if v not in ("", "nan") else float("nan") for k, v in row.items()} for row in csv.DictReader(handle)]
+
+    def predictions(self, split: str = "test") -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """(labels (N,), probabilities (N, K)) of a split, or None when not saved."""
+        path = self.directory / "predictions.npz"
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as arrays:
+            return arrays[f"{split}_labels"], arrays[f"{split}_probabilities"]
+
+
+def load_runs(root: str | Path, *, completed_only: bool = True) -> list[RunRecord]:
+    """Every run record under ``root`` (a results folder or its ``runs/``), sorted by folder.
+
+    A ``run.json`` that is not a readable neurocomp record is skipped with a warning naming the file
+    and why; a table must never crash on one stray file.
+    """
+    root = Path(root)
+    runs_dir = root / "runs" if (root / "runs").is_dir() else root
+    runs = []
+    for path in sorted(runs_dir.glob("*/run.json")):
+        try:
+            record = RunRecord.read(path.parent)
+        except UsageError as error:
+            warnings.warn(f"skipping {error}", stacklevel=2)
+            continue
+        if not completed_only or record.status == "completed":
+            runs.append(record)
+    return runs
