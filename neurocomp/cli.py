@@ -16,9 +16,7 @@ from tabulate import tabulate
 
 from . import __version__
 from .config import load_yaml, parse_assignment, resolve, set_dotted
-from .data import DATASETS
 from .errors import RunFailed, UsageError, one_line_warnings
-from .metrics import METRIC_NAMES
 from .plots import KINDS
 from .table import DEFAULT_METRICS, FORMATS
 from .registry import ENCODERS, MODELS
@@ -146,6 +144,8 @@ def _format(value) -> str:
 
 def summary_table(record: "RunRecord") -> str:  # noqa: F821
     """The end-of-run table: validation and test metrics, then what the run was."""
+    from .metrics import METRIC_NAMES
+
     metrics = record.metrics
     rows = [[name, _format(metrics["val"][name]), _format(metrics["test"][name])] for name in ("loss", *METRIC_NAMES)]
     table = tabulate(rows, headers=["metric", "val", "test"], tablefmt="github")
@@ -174,6 +174,8 @@ def _paths(kernels: list[dict]) -> str:
 
 
 def _list() -> str:
+    from .data import DATASETS
+
     lines = ["datasets:"]
     for name, info in sorted(DATASETS.items()):
         note = " (refused: multi-label)" if "multi-label" in info.task else ""

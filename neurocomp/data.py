@@ -9,7 +9,9 @@ through ``medmnist`` when absent.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import sys
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -52,8 +54,21 @@ class DatasetInfo:
 _POSITIVE_OVERRIDES = {"breast": 0}
 
 
+def _medmnist_info() -> dict:
+    """MedMNIST's INFO table. Importing the medmnist package also imports its datasets and its
+    evaluator (scikit-learn, PIL: ~0.7 s for ``neurocomp list``), so its plain ``info`` module is
+    loaded on its own unless medmnist is imported already."""
+    if "medmnist" in sys.modules:
+        return sys.modules["medmnist"].INFO
+    location = Path(importlib.util.find_spec("medmnist").origin).parent / "info.py"
+    spec = importlib.util.spec_from_file_location("neurocomp._medmnist_info", location)
+    info = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(info)
+    return info.INFO
+
+
 def _medmnist_infos() -> dict[str, DatasetInfo]:
-    from medmnist import INFO
+    INFO = _medmnist_info()  # noqa: N806  (medmnist's name for it)
 
     infos = {}
     for flag, info in INFO.items():

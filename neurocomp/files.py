@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 
 def atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,6 +54,8 @@ def write_history(path: Path, rows: list[dict]) -> None:
 
 def write_weights(path: Path, state: dict) -> None:
     """A state dict (load with ``torch.load(path, weights_only=True)``), written atomically."""
+    import torch  # here: the CLI reads records without torch (``neurocomp --help`` in < 0.5 s)
+
     atomic_write(path, lambda stream: torch.save(state, stream))
 
 

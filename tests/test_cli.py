@@ -180,3 +180,14 @@ def test_backend_native_where_no_kernel_applies_is_exit_2(npz_2d, tmp_path, caps
     err = capsys.readouterr().err
     assert "model.backend=native" in err and "beta is learnable" in err and err.count("\n") == 1
     assert not list(tmp_path.glob("runs/*"))  # refused before anything was written
+
+
+@pytest.mark.parametrize("command, not_imported", [
+    (["--help"], ["torch", "sklearn", "medmnist", "scipy.stats"]),  # start-up stays light
+    (["list"], ["sklearn", "medmnist", "scipy.stats"]),  # list needs the models (torch), not the metrics
+])
+def test_commands_import_only_what_they_need(command, not_imported):
+    probe = (f"import sys; from neurocomp.cli import main; main({command!r}); "
+             f"print([m for m in {not_imported!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr[-2000:]
