@@ -3,6 +3,7 @@ build and compute from that install: the wheel is built, installed into a fresh 
 and its CfC and LIF kernels are compiled there from scratch (each includes a shared header) and
 checked against the libraries (ncps, snnTorch)."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -38,7 +39,10 @@ def run(*command, **options):
 
 
 def test_the_wheel_ships_and_builds_the_kernels(tmp_path):
-    run(sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path))
+    # From a copy: setuptools leaves a build/ folder in the tree it builds.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "results", "*.egg-info", "__pycache__"))
+    run(sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path))
     (wheel,) = tmp_path.glob("neurocomp-*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
     sources = {f"neurocomp/kernels/csrc/{path.name}" for path in (ROOT / "neurocomp" / "kernels" / "csrc").iterdir()}

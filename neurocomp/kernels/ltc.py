@@ -25,15 +25,15 @@ KERNEL = "ltc_unfold"
 class _FusedLtc(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, s_w, s_mu, s_sigma, s_erev, w, mu, sigma, erev, cm_t, gleak, vleak, synapses, unfolds, eps):
-        outputs, *saved = build.load(KERNEL).forward(x, h0, s_w, s_mu, s_sigma, s_erev, w, mu, sigma, erev, cm_t, gleak,
-                                                     vleak, *synapses, unfolds, eps)
+        outputs, *saved = build.load(KERNEL).forward([x, h0, s_w, s_mu, s_sigma, s_erev, w, mu, sigma, erev, cm_t, gleak,
+                                                      vleak, *synapses], unfolds, eps)
         ctx.save_for_backward(x, *saved, s_w, s_mu, s_sigma, s_erev, w, mu, sigma, erev, cm_t, gleak, vleak, *synapses)
         ctx.unfolds, ctx.eps = unfolds, eps
         return outputs
 
     @staticmethod
     def backward(ctx, grad_outputs):
-        grads = build.load(KERNEL).backward(grad_outputs.contiguous(), *ctx.saved_tensors, ctx.unfolds, ctx.eps)
+        grads = build.load(KERNEL).backward([grad_outputs.contiguous(), *ctx.saved_tensors], ctx.unfolds, ctx.eps)
         return (*grads, None, None, None)
 
 

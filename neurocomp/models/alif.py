@@ -14,14 +14,13 @@ gets the trainer, metrics, run records and the model contract test without furth
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from snntorch import surrogate
 from torch import nn
 
 from neurocomp import register_model
-from neurocomp.models.snn import SpikingNetwork, synaptic_layers
+from neurocomp.models.options import with_options
+from neurocomp.models.snn import Spiking
 
 
 class AdaptiveLayer(nn.Module):
@@ -49,23 +48,9 @@ class AdaptiveLayer(nn.Module):
 
 
 @register_model("alif", default_encoder="rate", width="channels", family="spiking")
-def alif(
-    *,
-    step_shape: tuple[int, ...],
-    num_outputs: int,
-    channels: tuple[int, ...] = (12, 32),
-    kernels: tuple[int, ...] = (5, 3),
-    pools: tuple[int, ...] = (2,),
-    hidden: tuple[int, ...] = (),
-    beta: float = 0.6,
-    threshold: float = 1.0,
-    adaptation: float = 0.2,
-    rho: float = 0.9,
-    slope: float = 25.0,
-    readout: Literal["count", "membrane"] = "count",
-) -> nn.Module:
+@with_options(Spiking)
+def alif(*, step_shape: tuple[int, ...], num_outputs: int, spiking: Spiking, adaptation: float = 0.2,
+         rho: float = 0.9) -> nn.Module:
     """Adaptive LIF SNN: the threshold rises after each spike and decays back (worked plug-in example)."""
-    layers = synaptic_layers(step_shape, num_outputs, model="alif", channels=channels, kernels=kernels,
-                             pools=pools, batch_norm=(False,), hidden=hidden)
-    neurons = [AdaptiveLayer(beta, threshold, adaptation, rho, slope) for _ in layers]
-    return SpikingNetwork(layers, neurons, readout)
+    return spiking.network(step_shape, num_outputs, "alif", lambda: AdaptiveLayer(
+        spiking.beta, spiking.threshold, adaptation, rho, spiking.slope))

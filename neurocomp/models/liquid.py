@@ -20,7 +20,8 @@ from .. import ncps_internals as ncps
 from ..abilities import CountsOwnCost, DescribesItself
 from ..errors import UsageError
 from ..registry import register_model
-from .sequence import Backbone, sequence_model, with_options
+from .options import with_options
+from .sequence import Backbone, sequence_model
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from torch import nn
 
 from ..errors import UsageError
 from ..registry import register_model
-from .sequence import Backbone, sequence_model, with_options
+from .options import with_options
+from .sequence import Backbone, sequence_model
 
 
 class RecurrentCore(nn.Module):

@@ -9,7 +9,8 @@ That is the same computation as stepping the whole network per time step, with f
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional
+from dataclasses import dataclass
+from typing import Callable, Literal, Optional
 
 import snntorch
 import torch
@@ -20,6 +21,7 @@ from .. import kernels
 from ..abilities import DescribesItself, EmitsSpikes
 from ..registry import register_model
 from .layers import conv_block, output_shape, per_layer, require_image_steps
+from .options import with_options
 
 
 class LeakyLayer(nn.Module):
@@ -117,71 +119,69 @@ class SpikingNetwork(nn.Module, EmitsSpikes, DescribesItself):
         return {"kernels": paths}
 
 
-def synaptic_layers(
-    step_shape: tuple[int, ...],
-    num_outputs: int,
-    *,
-    model: str,
-    channels: tuple[int, ...],
-    kernels: tuple[int, ...],
-    pools: tuple[int, ...],
-    batch_norm: tuple[bool, ...],
-    hidden: tuple[int, ...],
-) -> list[nn.Module]:
-    """The synaptic part of a spiking network: conv -> [BN] -> [pool] blocks, then FC layers.
+@dataclass(frozen=True)
+class Spiking:
+    """Options every spiking network here shares: its synaptic layers (conv -> [BN] -> [max-pool]
+    blocks, then FC layers: ``hidden`` widths, then one per output), its neurons' decay, threshold
+    and surrogate slope, and its readout. A spiking model takes them with ``@with_options(Spiking)``
+    and builds with :meth:`network`, giving only its own neuron layer."""
 
-    Each returned module maps ``(N, ...)`` to one spiking layer's input current; the first FC layer
-    flattens the last conv map (or the vector step). The last module has ``num_outputs`` units.
-    """
-    layers: list[nn.Module] = []
-    shape = tuple(step_shape)
-    if channels:
-        in_channels = require_image_steps(model, step_shape)[0]
-        options = zip(
-            channels,
-            per_layer(kernels, len(channels), "kernels"),
-            per_layer(pools, len(channels), "pools"),
-            per_layer(batch_norm, len(channels), "batch_norm"),
-        )
-        for width, kernel, pool, norm in options:
-            layers.append(conv_block(in_channels, width, kernel=kernel, batch_norm=norm, pool=pool))
-            shape = output_shape(layers[-1], shape)
-            in_channels = width
-    in_features = math.prod(shape)
-    for index, width in enumerate((*hidden, num_outputs)):
-        linear = nn.Linear(in_features, width)
-        layers.append(nn.Sequential(nn.Flatten(), linear) if index == 0 else linear)
-        in_features = width
-    return layers
+    channels: tuple[int, ...] = (12, 32)  # conv widths; () when steps are vectors
+    kernels: tuple[int, ...] = (5, 3)
+    pools: tuple[int, ...] = (2,)
+    batch_norm: tuple[bool, ...] = (False,)
+    hidden: tuple[int, ...] = ()
+    beta: float = 0.6  # membrane decay per step
+    threshold: float = 1.0
+    slope: float = 25.0  # of the fast-sigmoid surrogate gradient
+    readout: Literal["count", "membrane"] = "count"
+
+    def network(self, step_shape: tuple[int, ...], num_outputs: int, model: str,
+                neurons: Callable[[], nn.Module]) -> SpikingNetwork:
+        """The network ``(T, B, *step_shape) -> (B, num_outputs)``: each synaptic layer followed by a
+        spiking layer from ``neurons()``; UsageError (naming ``model``) when channels are asked of
+        vector steps."""
+        layers = self.layers(step_shape, num_outputs, model)
+        return SpikingNetwork(layers, [neurons() for _ in layers], self.readout)
+
+    def layers(self, step_shape: tuple[int, ...], num_outputs: int, model: str) -> list[nn.Module]:
+        """One module per spiking layer, mapping ``(N, ...)`` to that layer's input current; the
+        first FC layer flattens the last conv map (or the vector step), the last has ``num_outputs``
+        units."""
+        layers: list[nn.Module] = []
+        shape = tuple(step_shape)
+        if self.channels:
+            in_channels = require_image_steps(model, step_shape)[0]
+            options = zip(
+                self.channels,
+                per_layer(self.kernels, len(self.channels), "kernels"),
+                per_layer(self.pools, len(self.channels), "pools"),
+                per_layer(self.batch_norm, len(self.channels), "batch_norm"),
+            )
+            for width, kernel, pool, norm in options:
+                layers.append(conv_block(in_channels, width, kernel=kernel, batch_norm=norm, pool=pool))
+                shape = output_shape(layers[-1], shape)
+                in_channels = width
+        in_features = math.prod(shape)
+        for index, width in enumerate((*self.hidden, num_outputs)):
+            linear = nn.Linear(in_features, width)
+            layers.append(nn.Sequential(nn.Flatten(), linear) if index == 0 else linear)
+            in_features = width
+        return layers
 
 
 @register_model("snn", default_encoder="rate", width="channels", family="spiking")
+@with_options(Spiking)
 def snn(
     *,
     step_shape: tuple[int, ...],
     num_outputs: int,
-    channels: tuple[int, ...] = (12, 32),
-    kernels: tuple[int, ...] = (5, 3),
-    pools: tuple[int, ...] = (2,),
-    batch_norm: tuple[bool, ...] = (False,),
-    hidden: tuple[int, ...] = (),
-    beta: float = 0.6,
-    threshold: float = 1.0,
-    slope: float = 25.0,
+    spiking: Spiking,
     reset: Literal["subtract", "zero", "none"] = "subtract",
     learn_beta: bool = False,
     learn_threshold: bool = False,
-    readout: Literal["count", "membrane"] = "count",
 ) -> nn.Module:
     """Leaky integrate-and-fire SNN (snnTorch): conv-LIF blocks, FC-LIF layers, spike-count readout."""
-
-    layers = synaptic_layers(
-        step_shape, num_outputs, model="snn", channels=channels, kernels=kernels, pools=pools,
-        batch_norm=batch_norm, hidden=hidden,
-    )
-    neurons = [
-        LeakyLayer(beta=beta, threshold=threshold, slope=slope, reset=reset, learn_beta=learn_beta,
-                   learn_threshold=learn_threshold)
-        for _ in layers
-    ]
-    return SpikingNetwork(layers, neurons, readout)
+    return spiking.network(step_shape, num_outputs, "snn", lambda: LeakyLayer(
+        beta=spiking.beta, threshold=spiking.threshold, slope=spiking.slope, reset=reset, learn_beta=learn_beta,
+        learn_threshold=learn_threshold))

@@ -14,13 +14,13 @@
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <vector>
+#include "blocks.h"
 #include "fastmath.h"
 
 namespace {
 
-constexpr int64_t BLOCK = 16;
-
-int64_t blocks_of(int64_t batch) { return (batch + BLOCK - 1) / BLOCK; }
+using blocks::BLOCK;
+using blocks::blocks_of;
 
 // Sizes of the layers: layer l reads `in[l]` inputs and has `hidden[l]` neurons at state offset
 // `offset[l]`; its weights start at `weight_at[l]` in the flat parameter-gradient row.
@@ -79,11 +79,9 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& x, const torch::Ten
       scalar_t* st = states.data_ptr<scalar_t>() + nb * (T + 1) * U * BLOCK;
       scalar_t* act = acts.data_ptr<scalar_t>() + nb * T * 3 * U * BLOCK;
       std::fill(st, st + U * BLOCK, scalar_t(0));  // padded lanes stay finite zeros
-      for (int64_t j = 0; j < U; ++j)
-        for (int64_t b = 0; b < n; ++b) st[j * BLOCK + b] = h[(b0 + b) * U + j];
+      blocks::to_block(&h[b0 * U], U, n, &st[0]);
       for (int64_t t = 0; t < T; ++t) {
-        for (int64_t i = 0; i < I; ++i)
-          for (int64_t b = 0; b < n; ++b) input[i * BLOCK + b] = xs[(t * B + b0 + b) * I + i];
+        blocks::to_block(&xs[(t * B + b0) * I], I, n, &input[0]);
         const scalar_t* previous = st + t * U * BLOCK;
         scalar_t* next = st + (t + 1) * U * BLOCK;
         for (int64_t l = 0; l < L; ++l) {
@@ -105,8 +103,7 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& x, const torch::Ten
             }
           }
         }
-        for (int64_t j = 0; j < H_out; ++j)
-          for (int64_t b = 0; b < n; ++b) out[(t * B + b0 + b) * H_out + j] = next[(out_at + j) * BLOCK + b];
+        blocks::from_block(&next[out_at * BLOCK], H_out, n, &out[(t * B + b0) * H_out]);
       }
     }
   });
@@ -138,11 +135,9 @@ std::vector<torch::Tensor> backward_impl(const torch::Tensor& grad_outputs, cons
       std::fill(acc.begin(), acc.end(), scalar_t(0));
       std::fill(carry.begin(), carry.end(), scalar_t(0));
       for (int64_t t = T - 1; t >= 0; --t) {
-        for (int64_t i = 0; i < I; ++i)
-          for (int64_t b = 0; b < n; ++b) input[i * BLOCK + b] = xs[(t * B + b0 + b) * I + i];
+        blocks::to_block(&xs[(t * B + b0) * I], I, n, &input[0]);
         gh = carry;  // from step t + 1 through each layer's own state
-        for (int64_t j = 0; j < H_out; ++j)
-          for (int64_t b = 0; b < n; ++b) gh[(out_at + j) * BLOCK + b] += gout[(t * B + b0 + b) * H_out + j];
+        blocks::add_to_block(&gout[(t * B + b0) * H_out], H_out, n, &gh[out_at * BLOCK]);
         const scalar_t* previous = st + t * U * BLOCK;
         const scalar_t* next = st + (t + 1) * U * BLOCK;
         for (int64_t l = L - 1; l >= 0; --l) {  // a layer's gradient is complete once the layer above is done
@@ -190,14 +185,11 @@ std::vector<torch::Tensor> backward_impl(const torch::Tensor& grad_outputs, cons
             }
           }
         }
-        for (int64_t i = 0; i < I; ++i)
-          for (int64_t b = 0; b < n; ++b) gx[(t * B + b0 + b) * I + i] = g_input[i * BLOCK + b];
+        blocks::from_block(&g_input[0], I, n, &gx[(t * B + b0) * I]);
       }
-      for (int64_t j = 0; j < U; ++j)
-        for (int64_t b = 0; b < n; ++b) gh0[(b0 + b) * U + j] = carry[j * BLOCK + b];
+      blocks::from_block(&carry[0], U, n, &gh0[b0 * U]);
       scalar_t* row = per_block.data_ptr<scalar_t>() + nb * P;
-      for (int64_t p = 0; p < P; ++p)
-        for (int64_t b = 0; b < n; ++b) row[p] += acc[p * BLOCK + b];
+      blocks::add_block_sums(&acc[0], P, n, row);
     }
   });
   auto sums = per_block.sum(0);

@@ -16,6 +16,7 @@
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <vector>
+#include "blocks.h"
 #include "fastmath.h"
 #if defined(__x86_64__) || defined(_M_X64)
 #include <pmmintrin.h>
@@ -24,7 +25,8 @@
 
 namespace {
 
-constexpr int64_t BLOCK = 16;
+using blocks::BLOCK;
+using blocks::blocks_of;
 
 // Values decay towards tiny magnitudes over many unfolds; denormal arithmetic is ~100x slower on
 // x86, so flush them to zero inside the kernel and restore the caller's mode afterwards.
@@ -58,8 +60,6 @@ struct Synapses {
   }
   int64_t size() const { return static_cast<int64_t>(src.size()); }
 };
-
-int64_t blocks_of(int64_t batch) { return (batch + BLOCK - 1) / BLOCK; }
 
 // Forward through a synapse population for one block: each synapse's gate from its presynaptic
 // values pre (rows x BLOCK) into gates (S x BLOCK), its current added to the postsynaptic
@@ -126,11 +126,10 @@ void synapses_backward(const Synapses<scalar_t>& syn, const scalar_t* pre, const
 // unfold (blocks, T * K + 1, U, BLOCK), every recurrent gate (blocks, T * K, S, BLOCK) and every
 // sensory gate (blocks, T, S_sensory, BLOCK): the backward pass computes no exponential.
 template <typename scalar_t>
-std::vector<torch::Tensor> forward_impl(torch::Tensor x, torch::Tensor h0, torch::Tensor s_w, torch::Tensor s_mu,
-                                       torch::Tensor s_sigma, torch::Tensor s_erev, torch::Tensor w, torch::Tensor mu,
-                                       torch::Tensor sigma, torch::Tensor erev, torch::Tensor cm_t, torch::Tensor gleak,
-                                       torch::Tensor vleak, torch::Tensor s_src, torch::Tensor s_dst, torch::Tensor r_src,
-                                       torch::Tensor r_dst, int64_t unfolds, double eps) {
+std::vector<torch::Tensor> forward_impl(const std::vector<torch::Tensor>& t, int64_t unfolds, double eps) {
+  const torch::Tensor &x = t[0], &h0 = t[1], &s_w = t[2], &s_mu = t[3], &s_sigma = t[4], &s_erev = t[5];
+  const torch::Tensor &w = t[6], &mu = t[7], &sigma = t[8], &erev = t[9], &cm_t = t[10], &gleak = t[11];
+  const torch::Tensor &vleak = t[12], &s_src = t[13], &s_dst = t[14], &r_src = t[15], &r_dst = t[16];
   FlushDenormals flush;
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2), U = h0.size(1), K = unfolds, NB = blocks_of(B);
   auto outputs = torch::empty({T, B, U}, x.options());
@@ -152,11 +151,9 @@ std::vector<torch::Tensor> forward_impl(torch::Tensor x, torch::Tensor h0, torch
         scalar_t* sgate = sensory_gates.data_ptr<scalar_t>() + nb * T * SS * BLOCK;
         std::fill(st, st + U * BLOCK, scalar_t(0));  // padded lanes stay finite zeros
         std::fill(input.begin(), input.end(), scalar_t(0));
-        for (int64_t j = 0; j < U; ++j)
-          for (int64_t b = 0; b < n; ++b) st[j * BLOCK + b] = h[(b0 + b) * U + j];
+        blocks::to_block(&h[b0 * U], U, n, &st[0]);
         for (int64_t t = 0; t < T; ++t) {
-          for (int64_t i = 0; i < I; ++i)
-            for (int64_t b = 0; b < n; ++b) input[i * BLOCK + b] = xs[(t * B + b0 + b) * I + i];
+          blocks::to_block(&xs[(t * B + b0) * I], I, n, &input[0]);
           std::fill(snum.begin(), snum.end(), scalar_t(0));
           std::fill(sden.begin(), sden.end(), scalar_t(0));
           synapses_forward(sens, input.data(), sgate + t * SS * BLOCK, snum.data(), sden.data());
@@ -174,8 +171,7 @@ std::vector<torch::Tensor> forward_impl(torch::Tensor x, torch::Tensor h0, torch
             for (int64_t j = 0; j < U * BLOCK; ++j) next[j] = num[j] / (den[j] + scalar_t(eps));
           }
           const scalar_t* last = st + (t + 1) * K * U * BLOCK;
-          for (int64_t j = 0; j < U; ++j)
-            for (int64_t b = 0; b < n; ++b) out[(t * B + b0 + b) * U + j] = last[j * BLOCK + b];
+          blocks::from_block(&last[0], U, n, &out[(t * B + b0) * U]);
         }
       }
     });
@@ -185,14 +181,13 @@ std::vector<torch::Tensor> forward_impl(torch::Tensor x, torch::Tensor h0, torch
 
 // grad_outputs: (T, B, U), the gradient w.r.t. the state after each step. Returns the gradients of
 // x, h0, the dense sensory (I, U) w, mu, sigma, erev, the dense recurrent (U, U) w, mu, sigma,
-// erev, and cm_t, gleak, vleak, in the order of ltc_forward's arguments.
+// erev, and cm_t, gleak, vleak, in the order of forward_impl's tensors.
 template <typename scalar_t>
-std::vector<torch::Tensor> backward_impl(torch::Tensor grad_outputs, torch::Tensor x, torch::Tensor states,
-                                        torch::Tensor gates, torch::Tensor sensory_gates, torch::Tensor s_w,
-                                        torch::Tensor s_mu, torch::Tensor s_sigma, torch::Tensor s_erev, torch::Tensor w,
-                                        torch::Tensor mu, torch::Tensor sigma, torch::Tensor erev, torch::Tensor cm_t,
-                                        torch::Tensor gleak, torch::Tensor vleak, torch::Tensor s_src, torch::Tensor s_dst,
-                                        torch::Tensor r_src, torch::Tensor r_dst, int64_t unfolds, double eps) {
+std::vector<torch::Tensor> backward_impl(const std::vector<torch::Tensor>& t, int64_t unfolds, double eps) {
+  const torch::Tensor &grad_outputs = t[0], &x = t[1], &states = t[2], &gates = t[3], &sensory_gates = t[4];
+  const torch::Tensor &s_w = t[5], &s_mu = t[6], &s_sigma = t[7], &s_erev = t[8], &w = t[9], &mu = t[10];
+  const torch::Tensor &sigma = t[11], &erev = t[12], &cm_t = t[13], &gleak = t[14], &vleak = t[15];
+  const torch::Tensor &s_src = t[16], &s_dst = t[17], &r_src = t[18], &r_dst = t[19];
   FlushDenormals flush;
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2), U = cm_t.size(0), K = unfolds, NB = blocks_of(B);
   const int64_t SS = s_src.size(0), S = r_src.size(0);
@@ -223,10 +218,8 @@ std::vector<torch::Tensor> backward_impl(torch::Tensor grad_outputs, torch::Tens
         std::fill(gv.begin(), gv.end(), scalar_t(0));
         std::fill(input.begin(), input.end(), scalar_t(0));
         for (int64_t t = T - 1; t >= 0; --t) {
-          for (int64_t j = 0; j < U; ++j)
-            for (int64_t b = 0; b < n; ++b) gv[j * BLOCK + b] += gout[(t * B + b0 + b) * U + j];
-          for (int64_t i = 0; i < I; ++i)
-            for (int64_t b = 0; b < n; ++b) input[i * BLOCK + b] = xs[(t * B + b0 + b) * I + i];
+          blocks::add_to_block(&gout[(t * B + b0) * U], U, n, &gv[0]);
+          blocks::to_block(&xs[(t * B + b0) * I], I, n, &input[0]);
           std::fill(sden.begin(), sden.end(), scalar_t(0));
           synapses_denominator(sens, sgate + t * SS * BLOCK, sden.data());
           std::fill(g_snum.begin(), g_snum.end(), scalar_t(0));
@@ -261,14 +254,11 @@ std::vector<torch::Tensor> backward_impl(torch::Tensor grad_outputs, torch::Tens
           std::fill(g_input.begin(), g_input.end(), scalar_t(0));
           synapses_backward(sens, input.data(), sgate + t * SS * BLOCK, g_snum.data(), g_sden.data(), g_input.data(),
                             a_sensory);
-          for (int64_t i = 0; i < I; ++i)
-            for (int64_t b = 0; b < n; ++b) gx[(t * B + b0 + b) * I + i] = g_input[i * BLOCK + b];
+          blocks::from_block(&g_input[0], I, n, &gx[(t * B + b0) * I]);
         }
-        for (int64_t j = 0; j < U; ++j)
-          for (int64_t b = 0; b < n; ++b) gh[(b0 + b) * U + j] = gv[j * BLOCK + b];
+        blocks::from_block(&gv[0], U, n, &gh[b0 * U]);
         scalar_t* row = per_block.data_ptr<scalar_t>() + nb * P;
-        for (int64_t p = 0; p < P; ++p)
-          for (int64_t b = 0; b < n; ++b) row[p] += acc[p * BLOCK + b];
+        blocks::add_block_sums(&acc[0], P, n, row);
       }
     });
   }
@@ -290,30 +280,19 @@ std::vector<torch::Tensor> backward_impl(torch::Tensor grad_outputs, torch::Tens
           sums.narrow(0, n0, U).clone(), sums.narrow(0, n0 + U, U).clone(), sums.narrow(0, n0 + 2 * U, U).clone()};
 }
 
-std::vector<torch::Tensor> ltc_forward(torch::Tensor x, torch::Tensor h0, torch::Tensor s_w, torch::Tensor s_mu,
-                                       torch::Tensor s_sigma, torch::Tensor s_erev, torch::Tensor w, torch::Tensor mu,
-                                       torch::Tensor sigma, torch::Tensor erev, torch::Tensor cm_t, torch::Tensor gleak,
-                                       torch::Tensor vleak, torch::Tensor s_src, torch::Tensor s_dst, torch::Tensor r_src,
-                                       torch::Tensor r_dst, int64_t unfolds, double eps) {
+// The tensors of forward_impl / backward_impl in their order (kernels/ltc.py passes them so); the
+// implementation for their dtype runs.
+std::vector<torch::Tensor> ltc_forward(std::vector<torch::Tensor> tensors, int64_t unfolds, double eps) {
   std::vector<torch::Tensor> result;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ltc_forward", [&] {
-    result = forward_impl<scalar_t>(x, h0, s_w, s_mu, s_sigma, s_erev, w, mu, sigma, erev, cm_t, gleak, vleak, s_src,
-                                    s_dst, r_src, r_dst, unfolds, eps);
-  });
+  AT_DISPATCH_FLOATING_TYPES(tensors[0].scalar_type(), "ltc_forward",
+                             [&] { result = forward_impl<scalar_t>(tensors, unfolds, eps); });
   return result;
 }
 
-std::vector<torch::Tensor> ltc_backward(torch::Tensor grad_outputs, torch::Tensor x, torch::Tensor states,
-                                        torch::Tensor gates, torch::Tensor sensory_gates, torch::Tensor s_w,
-                                        torch::Tensor s_mu, torch::Tensor s_sigma, torch::Tensor s_erev, torch::Tensor w,
-                                        torch::Tensor mu, torch::Tensor sigma, torch::Tensor erev, torch::Tensor cm_t,
-                                        torch::Tensor gleak, torch::Tensor vleak, torch::Tensor s_src, torch::Tensor s_dst,
-                                        torch::Tensor r_src, torch::Tensor r_dst, int64_t unfolds, double eps) {
+std::vector<torch::Tensor> ltc_backward(std::vector<torch::Tensor> tensors, int64_t unfolds, double eps) {
   std::vector<torch::Tensor> result;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ltc_backward", [&] {
-    result = backward_impl<scalar_t>(grad_outputs, x, states, gates, sensory_gates, s_w, s_mu, s_sigma, s_erev, w, mu,
-                                     sigma, erev, cm_t, gleak, vleak, s_src, s_dst, r_src, r_dst, unfolds, eps);
-  });
+  AT_DISPATCH_FLOATING_TYPES(tensors[0].scalar_type(), "ltc_backward",
+                             [&] { result = backward_impl<scalar_t>(tensors, unfolds, eps); });
   return result;
 }
 
