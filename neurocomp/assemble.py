@@ -3,6 +3,7 @@ bench all go through :func:`build`."""
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Optional
 
 import torch
@@ -31,11 +32,23 @@ def build(config: RunConfig, sample_shape: tuple[int, ...], num_classes: int) ->
         return build_model(config.model.name, encoder=encoder, num_outputs=outputs, **options)
 
     if config.params is not None:
+        _check_fits_in_memory(config.params)
         option = _width_option(config)
         config.model.options[option] = _fit_width(config, option, make)
     model = make(config.model.options)
     check_loss_fits(config.train.loss, model)
     return encoder, model
+
+
+def _check_fits_in_memory(params: int) -> None:
+    """UsageError for a budget whose training state cannot fit in this machine's memory: weights,
+    their gradients and Adam's two moments, 4 bytes each, may take at most half of it (activations,
+    the data and the width search's trial models come on top)."""
+    needed = 16 * params
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > memory / 2:
+        raise UsageError(f"--params {params:,}: training needs at least {needed / 2**30:.1f} GiB for weights, gradients "
+                         f"and Adam's moments, more than half of this machine's {memory / 2**30:.1f} GiB")
 
 
 def _width_option(config: RunConfig) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -150,6 +151,7 @@ def summary_table(record: "RunRecord") -> str:  # noqa: F821
     rows = [[name, _format(metrics["val"][name]), _format(metrics["test"][name])] for name in ("loss", *METRIC_NAMES)]
     table = tabulate(rows, headers=["metric", "val", "test"], tablefmt="github")
     dataset, params = record.dataset, record.params
+    one_class = [split for split in ("val", "test") if metrics[split].get("predicted_classes") == 1]
     positive = "macro average (multi-class)" if dataset["positive"] is None else f"{dataset['positive']} ({dataset['positive_name']})"
     facts = [
         ["positive class", positive],
@@ -159,6 +161,7 @@ def summary_table(record: "RunRecord") -> str:  # noqa: F821
         ["wall time", f"{record.wall_time_s:.1f} s ({record.epoch_time_s:.2f} s per epoch, median)"],
         ["device", record.device],
         ["kernels", _paths(record.model.get("kernels", []))],
+        *([["warning", f"one class predicted for every image of {' and '.join(one_class)}"]] if one_class else []),
         ["run record", str(record.directory)],
     ]
     return f"{table}\n\n{tabulate(facts, tablefmt='plain')}"
@@ -190,18 +193,23 @@ def _list() -> str:
 def _sweep(args: argparse.Namespace) -> int:
     from .sweep import expand, load_sweep, record_status, run_sweep
 
+    if args.workers < 1 or (args.threads is not None and args.threads < 1):
+        raise UsageError(f"sweep --workers and --threads must be at least 1, got {args.workers} and {args.threads}")
     configs = expand(load_sweep(args.file), out=args.out)
     if args.dry_run:
+        from .claims import holder
         from .run import run_dir
 
         for config in configs:
-            print(f"{record_status(config) or 'to run':<10} {run_dir(config)}")
+            busy = holder(run_dir(config))
+            state = record_status(config) or (f"training (pid {busy['pid']} on {busy['host']})" if busy else "to run")
+            print(f"{state:<10} {run_dir(config)}")
         return 0
     summary = run_sweep(configs, workers=args.workers, threads=args.threads, executor=args.executor,
                         address=args.address, retry_failed=args.retry_failed, progress=not args.quiet)
-    if summary.skipped < summary.total:
+    if summary.skipped < summary.total or summary.failed_before:
         print(summary)
-    return 1 if summary.failed else 0
+    return summary.exit_code
 
 
 def _selected_runs(args: argparse.Namespace):
@@ -238,6 +246,10 @@ def _bench(args: argparse.Namespace) -> int:
     from .bench import context, run_bench
     from .devices import select_device
 
+    if args.repeats < 1:
+        raise UsageError(f"bench --repeats must be at least 1, got {args.repeats}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"bench --threads must be at least 1, got {args.threads}")
     device = select_device(args.device)
     if args.threads:
         torch_threads(args.threads)
@@ -276,9 +288,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``neurocomp`` console script; returns the exit code."""
     one_line_warnings()
+    # SIGTERM (a scheduler, `kill`) ends a run like Ctrl-C: recorded as interrupted, never half-written.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exit:  # usage errors (2) and --help/--version (0) as a return value
@@ -288,9 +306,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(_list())
             return 0
         if args.command == "run":
-            from .run import execute  # torch-heavy imports only when a run is asked for
+            from .run import claimed, execute  # torch-heavy imports only when a run is asked for
 
-            record = execute(config_from_args(args), progress=not args.quiet)
+            config = config_from_args(args)
+            with claimed(config):
+                record = execute(config, progress=not args.quiet)
             print(summary_table(record))
             return 0
         return {"sweep": _sweep, "table": _table, "plot": _plot, "report": _report, "bench": _bench,
@@ -299,7 +319,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"neurocomp: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        print("neurocomp: interrupted", file=sys.stderr)
+        print("neurocomp: interrupted; a finished record is kept, an unfinished run is recorded as interrupted",
+              file=sys.stderr)
         return 130
 
 

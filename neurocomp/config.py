@@ -207,16 +207,47 @@ def resolve(raw: dict) -> RunConfig:
     encoder.name = encoder.name or MODELS.get(model.name).meta.default_encoder
     encoder.options = resolve_options(ENCODERS, encoder.name, encoder.options, "encoder")
     train = _strict_dataclass(TrainConfig, raw.get("train"), "train")
-    if not train.monitor.startswith("val."):
-        raise UsageError(f"train.monitor: {train.monitor!r} must name a validation quantity, e.g. val.loss or val.auc")
+    _check_train(train)
+    dataset = _strict_dataclass(DatasetConfig, raw.get("dataset"), "dataset")
+    from .data import check_dataset  # here: reading MedMNIST's table is not for every command
+
+    check_dataset(dataset)
     return RunConfig(
-        dataset=_strict_dataclass(DatasetConfig, raw.get("dataset"), "dataset"),
+        dataset=dataset,
         encoder=encoder,
         model=model,
         train=train,
         params=None if raw.get("params") is None else parse_count(raw["params"]),
         out=coerce(raw.get("out", RunConfig.out), str, "out"),
     )
+
+
+# train.<key>: (rule, what it must be); every run and every sweep entry is checked before any work.
+_TRAIN_RANGES = {
+    "epochs": (lambda v: v >= 1, "at least 1"),
+    "batch_size": (lambda v: v >= 1, "at least 1"),
+    "lr": (lambda v: 0 < v < float("inf"), "positive"),
+    "weight_decay": (lambda v: 0 <= v < float("inf"), "0 or more"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "step_size": (lambda v: v >= 1, "at least 1"),
+    "gamma": (lambda v: 0 < v < float("inf"), "positive"),
+    "patience": (lambda v: v is None or v >= 1, "at least 1 (or null: never stop early)"),
+    "min_delta": (lambda v: 0 <= v < float("inf"), "0 or more"),
+    "seed": (lambda v: 0 <= v < 2**32, "in [0, 2^32) (numpy's seed range)"),
+    "threads": (lambda v: v is None or v >= 1, "at least 1 (or null: torch's choice)"),
+}
+
+
+def _check_train(train: TrainConfig) -> None:
+    for key, (valid, expected) in _TRAIN_RANGES.items():
+        value = getattr(train, key)
+        if not valid(value):
+            raise UsageError(f"train.{key} must be {expected}, got {value!r}")
+    from .metrics import METRIC_NAMES  # here: scikit-learn is not for every command
+
+    quantities = ["val.loss", *(f"val.{name}" for name in METRIC_NAMES)]
+    if train.monitor not in quantities:
+        raise UsageError(f"train.monitor: unknown quantity {train.monitor!r}; choose one of: {', '.join(quantities)}")
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -226,6 +257,10 @@ def load_yaml(path: str | Path) -> dict:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"config file {path} is a folder, not a YAML file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"config file {path} is not readable text ({type(error).__name__})") from None
     except yaml.YAMLError as error:
         raise UsageError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if data is None:

@@ -136,8 +136,15 @@ class Dataset:
 
 
 def data_dir(configured: Optional[str]) -> Path:
-    """The folder named by ``--data-dir``, else ``$NEUROCOMP_DATA_DIR``, else ``~/.medmnist``."""
-    return Path(configured or os.environ.get("NEUROCOMP_DATA_DIR") or "~/.medmnist").expanduser()
+    """The folder named by ``--data-dir``, else ``$NEUROCOMP_DATA_DIR``, else ``~/.medmnist``. A
+    folder that was named must exist (a typo must not silently become a new, empty folder); the
+    default is made when a download needs it."""
+    named = configured or os.environ.get("NEUROCOMP_DATA_DIR")
+    folder = Path(named or "~/.medmnist").expanduser()
+    if named and not folder.is_dir():
+        source = "--data-dir" if configured else "NEUROCOMP_DATA_DIR"
+        raise UsageError(f"{source} {folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    return folder
 
 
 def load_dataset(config: DatasetConfig) -> Dataset:
@@ -168,9 +175,11 @@ def resize(images: torch.Tensor, side: int, chunk: int = 256) -> torch.Tensor:
     return torch.cat(resized)
 
 
-def _load(config: DatasetConfig) -> Dataset:
+def check_dataset(config: DatasetConfig) -> Optional[DatasetInfo]:
+    """The info of the named dataset (None for a path to a .npz, read and checked when loaded);
+    UsageError for a name the suite does not know or a size it is not published in."""
     if config.name.endswith(".npz") or os.sep in config.name:
-        return _from_npz(Path(config.name).expanduser(), config.name, None, config.positive, None)
+        return None
     info = DATASETS.get(config.name)
     if info is None:
         raise UsageError(f"unknown dataset {config.name!r}; choose one of: {', '.join(sorted(DATASETS))}, or a path to a .npz")
@@ -178,6 +187,13 @@ def _load(config: DatasetConfig) -> Dataset:
         raise UsageError(f"dataset {config.name!r} is multi-label; neurocomp handles single-label classification only")
     if config.size not in info.sizes:
         raise UsageError(f"{config.name} is published at sizes {', '.join(map(str, info.sizes))}, not {config.size}")
+    return info
+
+
+def _load(config: DatasetConfig) -> Dataset:
+    info = check_dataset(config)
+    if info is None:
+        return _from_npz(Path(config.name).expanduser(), config.name, None, config.positive, None)
     folder = data_dir(config.data_dir)
     path = folder / info.filename(config.size)
     if not path.exists():
@@ -217,6 +233,8 @@ def _from_npz(
 ) -> Dataset:
     if not path.exists():
         raise UsageError(f"dataset file {path} does not exist")
+    if not path.is_file():
+        raise UsageError(f"dataset {path} is a folder, not a MedMNIST .npz file")
     md5 = _md5(path)
     if expected_md5 and md5 != expected_md5:
         # Repacked copies (recompressed, same arrays) differ in MD5 too, so warn rather than refuse.
@@ -242,6 +260,11 @@ def _from_npz(
     class_names = info.class_names if info else tuple(str(i) for i in range(max(num_labels, 2)))
     if num_labels > len(class_names):
         raise UsageError(f"{path}: labels reach {num_labels - 1} but {name} has {len(class_names)} classes")
+    # A file's classes are 0..K-1, each one learnable: a stray label 1000 would make a 1001-class model.
+    trained = set(splits["train"].labels.unique().tolist())
+    if len(trained) < 2 or (info is None and trained != set(range(num_labels))):
+        raise UsageError(f"{path}: the training split holds classes {sorted(trained)[:10]}; it needs every class "
+                         f"0..{max(num_labels, 2) - 1} (at least two)")
     binary = len(class_names) == 2
     if positive is None:
         positive = (info.positive if info else 1) if binary else None
@@ -257,6 +280,9 @@ def _split(path: Path, split: str, arrays: dict, volumetric: bool) -> Split:
     if labels.ndim == 2 and labels.shape[1] > 1:
         raise UsageError(f"{path}: {split}_labels has {labels.shape[1]} columns (multi-label); neurocomp needs one label per image")
     labels = labels.reshape(-1)  # (N, 1) -> (N,) here, once, so no metric can broadcast to N x N
+    if labels.dtype.kind not in "iub" and not (labels.dtype.kind == "f" and np.isfinite(labels).all()
+                                              and (labels == np.round(labels)).all()):
+        raise UsageError(f"{path}: {split}_labels hold {labels.dtype} values that are not whole numbers; labels are class indices")
     if len(labels) != len(images):
         raise UsageError(f"{path}: {split} has {len(images)} images but {len(labels)} labels")
     if len(labels) == 0:

@@ -3,26 +3,76 @@
 from __future__ import annotations
 
 import csv
+import ctypes
 import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from .errors import UsageError
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give: mkstemp's 0600 would hide results from the group
+
+
 def atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``path`` through ``write(stream)`` into a temp file beside it, then rename: a reader
+    sees the old file or the new one, never half of one. UsageError when the folder cannot be made
+    or written (e.g. a path through a file)."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+    try:
+        os.fchmod(handle, _FILE_MODE)
         with os.fdopen(handle, "wb") as stream:
             write(stream)
         os.replace(temp, path)
     except BaseException:
         os.unlink(temp)
         raise
+
+
+def exchange(staging: Path, final: Path) -> None:
+    """Make the folder ``staging`` the folder ``final`` in one step; an older ``final`` ends up
+    at ``staging`` (the caller removes it). Linux swaps the two atomically (renameat2 with
+    RENAME_EXCHANGE), so a crash leaves either folder whole where it was; elsewhere the old folder
+    is moved aside first, and a crash in between leaves it beside ``final``, not lost."""
+    if not final.exists():
+        os.rename(staging, final)
+        return
+    if _renameat2 is not None and _renameat2(_AT_FDCWD, os.fsencode(staging), _AT_FDCWD, os.fsencode(final),
+                                             _RENAME_EXCHANGE) == 0:
+        return
+    aside = final.with_name(f".{final.name}.replaced.{os.getpid()}")
+    os.rename(final, aside)
+    os.rename(staging, final)
+    os.rename(aside, staging)
+
+
+def _libc_renameat2():
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not glibc >= 2.28: the two-rename fallback
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return function
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+_renameat2 = _libc_renameat2()
 
 
 def _finite(value):
@@ -65,24 +115,44 @@ def write_predictions(path: Path, **arrays: np.ndarray) -> None:
 
 
 class DiskSink:
-    """Writes a run's files under ``run_dir`` as the run produces them."""
+    """Writes a run's files as the run produces them into a staging folder beside its run folder,
+    and publishes them as the run folder in one step when the run ends (:meth:`publish`), so a
+    finished record is never replaced by an unfinished one, nor mixed with another run's files."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
+        self.staging = self.run_dir.parent / f".{self.run_dir.name}.staging.{os.getpid()}"
+        self.published = False  # whether the run's end went through publish()
 
     def record(self, record) -> None:
-        """``record`` (a RunRecord) as this folder's run.json."""
-        record.write(self.run_dir)
+        """``record`` (a RunRecord) as the staged run.json."""
+        record.write(self.staging)
 
     def history(self, rows: list[dict]) -> None:
-        write_history(self.run_dir / "history.csv", rows)
+        write_history(self.staging / "history.csv", rows)
 
     def weights(self, state: dict) -> None:
-        write_weights(self.run_dir / "model.pt", state)
+        write_weights(self.staging / "model.pt", state)
 
     def predictions(self, arrays: dict) -> None:
-        write_predictions(self.run_dir / "predictions.npz", **arrays)
+        write_predictions(self.staging / "predictions.npz", **arrays)
 
+    def publish(self, record) -> bool:
+        """Stage ``record`` (a RunRecord, written last) and make the staged folder the run folder:
+        always when the run completed; when it failed or was interrupted, only where no completed
+        record is there. Returns whether it was published; the staging folder is gone either way."""
+        from .record import RunRecord  # the record module writes through this one
+
+        self.published = True
+        self.record(record)
+        try:
+            kept = record.status != "completed" and RunRecord.read(self.run_dir).status == "completed"
+        except UsageError:
+            kept = False
+        if not kept:
+            exchange(self.staging, self.run_dir)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        return not kept
 
 class MemorySink:
     """Keeps the latest of each file in memory, for a run on another machine (a Ray task): the
@@ -90,6 +160,7 @@ class MemorySink:
 
     def __init__(self, files: Optional[dict] = None):
         self.files: dict = files if files is not None else {}
+        self.published = False
 
     def record(self, record) -> None:
         """A copy of ``record`` (a RunRecord) as it would be read back from run.json."""
@@ -104,8 +175,15 @@ class MemorySink:
     def predictions(self, arrays: dict) -> None:
         self.files["predictions"] = dict(arrays)
 
-    def replay(self, sink) -> None:
-        """Write everything into ``sink``; the record last, as a local run does."""
-        for kind in ("history", "weights", "predictions", "record"):
+    def publish(self, record) -> bool:
+        """Keep the final record; the driver publishes it with :meth:`replay`."""
+        self.published = True
+        self.record(record)
+        return True
+
+    def replay(self, sink) -> bool:
+        """Write everything into ``sink`` and publish the record there, as a local run does."""
+        for kind in ("history", "weights", "predictions"):
             if kind in self.files:
                 getattr(sink, kind)(self.files[kind])
+        return sink.publish(self.files["record"])

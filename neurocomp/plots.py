@@ -139,10 +139,13 @@ def plot(runs: list[RunRecord], kind: str, output: str | Path, metric: str = "te
         else:
             {"roc": roc, "spikes": spikes, "wiring": wiring}[kind](runs, axes)
         figure.tight_layout()
-        output.parent.mkdir(parents=True, exist_ok=True)
         temporary = output.with_name(f".{output.name}.tmp{output.suffix}")
-        figure.savefig(temporary, dpi=110)
-        temporary.replace(output)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            figure.savefig(temporary, dpi=110)
+            temporary.replace(output)
+        except OSError as error:
+            raise UsageError(f"cannot write {output}: {error.strerror or error}") from None
     finally:
         pyplot.close(figure)
     return output

@@ -23,7 +23,7 @@ from .errors import UsageError
 from .files import write_json
 
 SCHEMA = 2  # 1: records before the schema was written down (no "schema" key); they load unchanged
-STATUSES = ("running", "completed", "failed")
+STATUSES = ("running", "completed", "failed", "interrupted")
 # Config keys that change where or how fast a run happens, not what it computes: not in the run id,
 # and not what tells two table rows apart.
 RUNTIME_KEYS = {("train", "device"), ("train", "threads"), ("model", "backend"), ("dataset", "data_dir"),
@@ -69,7 +69,7 @@ class RunRecord:
     """What one run was and what it gave; ``directory`` is where it lives (not written into it)."""
 
     run_id: str
-    status: str  # running, completed, failed
+    status: str  # running, completed, failed, interrupted
     config: dict  # the resolved config, nested as in YAML
     schema: int = SCHEMA
     dataset: dict = field(default_factory=dict)  # name, path, md5, class names, positive class, sizes
@@ -83,7 +83,7 @@ class RunRecord:
     code: dict = field(default_factory=dict)  # commit and dirty flag of the code that ran
     command: list = field(default_factory=list)
     started_at: Optional[str] = None
-    error: Optional[str] = None  # why a failed run failed
+    error: Optional[str] = None  # why a failed run failed, where an interrupted one stopped
     cost: dict = field(default_factory=dict)  # per inference: MACs, accumulates, energy estimate
     metrics: dict = field(default_factory=dict)  # split -> metric -> value (val, test)
     best_epoch: Optional[int] = None
@@ -195,6 +195,8 @@ def load_runs(root: str | Path, *, completed_only: bool = True) -> list[RunRecor
     runs_dir = root / "runs" if (root / "runs").is_dir() else root
     runs = []
     for path in sorted(runs_dir.glob("*/run.json")):
+        if path.parent.name.startswith("."):
+            continue  # a run's staging folder: not a record until it is published
         try:
             record = RunRecord.read(path.parent)
         except UsageError as error:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
+import shutil
 import statistics
 import sys
 import time
+import warnings
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -16,6 +20,7 @@ import torch
 from . import kernels
 from .abilities import DescribesItself, EmitsSpikes
 from .assemble import build
+from .claims import Claim, holder
 from .config import RunConfig, resolve
 from .cost import inference_cost
 from .data import load_dataset
@@ -54,13 +59,33 @@ def run_dir(config: RunConfig) -> Path:
     return Path(config.out) / "runs" / run_id(config.to_dict())
 
 
+@contextlib.contextmanager
+def claimed(config: RunConfig) -> Iterator[None]:
+    """Hold the claim on the run of ``config`` while in this block; UsageError when another live
+    process holds it. Leftover staging folders of the run (a killed process's) are removed."""
+    directory = run_dir(config)
+    claim = Claim(directory)
+    if not claim.acquire():
+        who = holder(directory) or {}
+        raise UsageError(f"run {directory.name} is being trained by pid {who.get('pid')} on {who.get('host')}; "
+                         f"wait for it, or delete {claim.path} if that process is gone")
+    try:
+        for leftover in directory.parent.glob(f".{directory.name}.staging.*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        yield
+    finally:
+        claim.release()
+
+
 def execute(config: RunConfig, *, progress: bool = True, sink=None) -> RunRecord:
-    """Train and evaluate one run, record it through ``sink`` (default: files under
-    :func:`run_dir`) and return the completed record.
+    """Train and evaluate one run, record it through ``sink`` (default: a :class:`DiskSink` into
+    :func:`run_dir`; the caller holds the run's claim) and return the completed record.
 
     Everything that can be refused (device, data, encoder/model pairing, a ``model.backend=native``
-    no kernel serves) is checked before training. A failed run (e.g. NaN loss) leaves a record with
-    ``status: failed`` and raises RunFailed.
+    no kernel serves) is checked before training, and nothing is written before then. The record is
+    published when the run ends: completed, or failed (e.g. NaN loss: RunFailed is raised) or
+    interrupted (Ctrl-C, SIGTERM: KeyboardInterrupt is raised) where no completed record of the same
+    config is there; a completed record is only ever replaced by a newer completed one.
     """
     with kernels.backend(config.model.backend):
         return _execute(config, progress, sink)
@@ -108,16 +133,42 @@ def _execute(config: RunConfig, progress: bool, sink) -> RunRecord:
         command=sys.argv,
         started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    sink.record(record)  # replaces any older record of the same config
+    sink.record(record)  # staged: a completed record of the same config stays until this one completes
+    history: list[dict] = []
+
+    def on_epoch(result) -> None:
+        history[:] = result.history
+        sink.history(result.history)
+
     try:
-        result = fit(model, encoder, splits["train"], splits["val"], config.train, positive=dataset.positive,
-                     progress=progress, on_epoch=lambda result: sink.history(result.history))
-    except RunFailed as error:
-        record.status, record.error, record.wall_time_s = "failed", str(error), time.perf_counter() - started
-        sink.record(record)
+        _train_and_evaluate(config, dataset.positive, encoder, model, splits, record, sink,
+                            progress=progress, on_epoch=on_epoch)
+    except (Exception, KeyboardInterrupt) as error:
+        interrupted = isinstance(error, KeyboardInterrupt)
+        record.status = "interrupted" if interrupted else "failed"
+        record.error = (f"interrupted after {len(history)} of {config.train.epochs} epochs" if interrupted
+                        else str(error) if isinstance(error, (RunFailed, UsageError)) else f"{type(error).__name__}: {error}")
+        record.epochs_run, record.wall_time_s = len(history), time.perf_counter() - started
+        if not sink.publish(record):
+            warnings.warn(f"the completed record of {directory.name} is kept; this {record.status} re-run is not recorded",
+                          stacklevel=2)
         raise
+    record.wall_time_s = time.perf_counter() - started
+    sink.publish(record)
+    record.directory = directory
+    return record
+
+
+def _train_and_evaluate(config: RunConfig, positive, encoder: Encoder, model: torch.nn.Module, splits: dict,
+                        record: RunRecord, sink, *, progress: bool, on_epoch) -> None:
+    """Fit, select on validation, test once and count the cost; results go into ``record`` and ``sink``."""
+    device = splits["train"].images.device
+    # The rate kernel compiles on its first draw: draw once now, so no build time lands in an epoch.
+    encoder(splits["train"].images[:1].float().div_(255.0), torch.Generator(device=device).manual_seed(0))
+    result = fit(model, encoder, splits["train"], splits["val"], config.train, positive=positive, progress=progress,
+                 on_epoch=on_epoch)
     evaluations = {
-        name: evaluate(model, encoder, splits[name], loss=config.train.loss, positive=dataset.positive,
+        name: evaluate(model, encoder, splits[name], loss=config.train.loss, positive=positive,
                        batch_size=config.train.batch_size, seed=config.train.seed + 1)
         for name in ("val", "test")  # the only time the test split is seen
     }
@@ -137,10 +188,6 @@ def _execute(config: RunConfig, progress: bool, sink) -> RunRecord:
     record.epochs_run = len(result.history)
     record.stopped_early = result.stopped_early
     record.epoch_time_s = statistics.median(row["seconds"] for row in result.history)
-    record.wall_time_s = time.perf_counter() - started
-    sink.record(record)  # last: a completed record marks a finished run
-    record.directory = directory
-    return record
 
 
 def load_trained(directory: str | Path, *, weights: bool = True) -> tuple[RunRecord, RunConfig, Encoder, torch.nn.Module]:
@@ -155,5 +202,10 @@ def load_trained(directory: str | Path, *, weights: bool = True) -> tuple[RunRec
     config.params = None  # the recorded options hold the width the budget chose; no search again
     encoder, model = build(config, tuple(record.dataset["sample_shape"]), len(record.dataset["class_names"]))
     if weights:
-        model.load_state_dict(torch.load(record.directory / "model.pt", weights_only=True, map_location="cpu"))
+        try:
+            state = torch.load(record.directory / "model.pt", weights_only=True, map_location="cpu")
+            model.load_state_dict(state)
+        except Exception as error:  # a tampered or foreign file: refused by the safe loader, in one line
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            raise UsageError(f"{record.directory / 'model.pt'} is not this run's weights ({type(error).__name__}: {first})") from None
     return record, config, encoder, model.eval()

@@ -13,6 +13,7 @@ import copy
 import itertools
 import multiprocessing
 import os
+import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Callable, Optional
 
 from tqdm import tqdm
 
+from .claims import Claim
 from .files import DiskSink, MemorySink
 from .record import RunRecord, run_id
 from .config import RunConfig, load_yaml, resolve, set_dotted
@@ -101,7 +103,7 @@ def record_status(config: RunConfig) -> Optional[str]:
 
 
 def run_task(config_dict: dict, threads: int, keep_in_memory: bool = False) -> dict:
-    """Run one sweep entry in this process; never raises for a failing run.
+    """Run one sweep entry in this process; never raises for a failing run (an interruption does).
 
     Returns ``{"status", "run_id", "error", "seconds", "record", "files"}``; ``files`` holds the
     run's files when ``keep_in_memory`` (Ray: the driver writes them).
@@ -123,7 +125,8 @@ def run_task(config_dict: dict, threads: int, keep_in_memory: bool = False) -> d
     except Exception as error:  # refused before training, or unexpected: one run must not stop the sweep
         message = str(error) if isinstance(error, UsageError) else f"{type(error).__name__}: {error}"
         outcome.update(status="failed", error=message)
-        sink.record(RunRecord(run_id=directory.name, status="failed", config=config.to_dict(), error=message))
+        if not sink.published:  # refused before anything was staged: record why
+            sink.publish(RunRecord(run_id=directory.name, status="failed", config=config.to_dict(), error=message))
     outcome["seconds"] = time.perf_counter() - started
     if keep_in_memory:
         outcome["files"] = sink.files
@@ -133,13 +136,26 @@ def run_task(config_dict: dict, threads: int, keep_in_memory: bool = False) -> d
 @dataclass
 class SweepSummary:
     total: int
-    skipped: int = 0
+    skipped: int = 0  # recorded before (completed, or failed and not retried)
     completed: int = 0
-    failed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # failed now
+    failed_before: list[str] = field(default_factory=list)  # recorded as failed, not retried
+    elsewhere: list[str] = field(default_factory=list)  # claimed by another live process
 
     def __str__(self) -> str:
         failed = f", {len(self.failed)} failed ({', '.join(self.failed)})" if self.failed else ", 0 failed"
-        return f"sweep: {self.total} runs: {self.completed} completed now, {self.skipped} already recorded{failed}"
+        parts = [f"sweep: {self.total} runs: {self.completed} completed now, {self.skipped} already recorded{failed}"]
+        if self.elsewhere:
+            parts.append(f"{len(self.elsewhere)} being trained by other processes ({', '.join(self.elsewhere)})")
+        if self.failed_before:
+            parts.append(f"{len(self.failed_before)} recorded as failed before ({', '.join(self.failed_before)}); "
+                         "run them again with --retry-failed")
+        return "; ".join(parts)
+
+    @property
+    def exit_code(self) -> int:
+        """1 while any run of the sweep is failed (now or recorded before), else 0."""
+        return 1 if self.failed or self.failed_before else 0
 
 
 def run_sweep(
@@ -153,18 +169,26 @@ def run_sweep(
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> SweepSummary:
-    """Run every config that has no finished record; one overall bar and one line per finished run."""
+    """Run every config that has no finished record; one overall bar and one line per finished run.
+
+    Each run is claimed just before it starts (:mod:`neurocomp.claims`), so several sweep processes
+    or machines on one results folder split the runs between them and train each once.
+    """
     from .run import run_dir
 
+    summary = SweepSummary(total=len(configs))
+    statuses = {id(c): record_status(c) for c in configs}
+    summary.failed_before = [run_dir(c).name for c in configs if statuses[id(c)] == "failed" and not retry_failed]
     finished = {"completed"} if retry_failed else {"completed", "failed"}
-    pending = [c for c in configs if record_status(c) not in finished]
-    summary = SweepSummary(total=len(configs), skipped=len(configs) - len(pending))
+    pending = [c for c in configs if statuses[id(c)] not in finished]
+    summary.skipped = len(configs) - len(pending)
     if not pending:
         echo(f"sweep: all {len(configs)} runs are already recorded; nothing to do")
         return summary
     workers = max(1, min(workers, len(pending)))
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     bar = tqdm(total=len(configs), initial=summary.skipped, desc="sweep", unit="run", disable=not progress)
+    say = bar.write if progress else echo
 
     def finish(config: RunConfig, outcome: dict) -> None:
         if outcome["files"] is not None:  # a Ray task: the driver writes its files
@@ -172,46 +196,86 @@ def run_sweep(
         if outcome["status"] == "completed":
             summary.completed += 1
             test = outcome["record"].metrics["test"]
-            line = f"done   {outcome['run_id']}  test acc {test['accuracy']:.4f}  auc {_fmt(test['auc'])}  ({outcome['seconds']:.0f} s)"
+            say(f"done   {outcome['run_id']}  test acc {test['accuracy']:.4f}  auc {_fmt(test['auc'])}  ({outcome['seconds']:.0f} s)")
         else:
             summary.failed.append(outcome["run_id"])
-            line = f"FAILED {outcome['run_id']}: {outcome['error']}"
+            say(f"FAILED {outcome['run_id']}: {outcome['error']}")
         bar.update()
-        (bar.write if progress else echo)(line)
 
-    tasks = [(c, c.to_dict()) for c in pending]
+    def claim(config: RunConfig) -> Optional[Claim]:
+        """The run's claim, or None where another process holds it or finished the run meanwhile."""
+        taken = Claim(run_dir(config))
+        if not taken.acquire():
+            summary.elsewhere.append(run_dir(config).name)
+            say(f"busy   {run_dir(config).name}: being trained by another process")
+            bar.update()
+            return None
+        if record_status(config) in finished:
+            taken.release()
+            summary.skipped += 1
+            bar.update()
+            return None
+        for leftover in run_dir(config).parent.glob(f".{run_dir(config).name}.staging.*"):
+            shutil.rmtree(leftover, ignore_errors=True)  # a killed process's: the claim was stale
+        return taken
+
     try:
         if executor == "ray":
-            _run_ray(tasks, threads, address, finish)
-        elif workers == 1:
-            for config, config_dict in tasks:
-                finish(config, run_task(config_dict, threads))
+            _run_ray(pending, threads, address, workers, claim, finish)
         else:
-            context = multiprocessing.get_context("spawn")  # no forked torch thread pools
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                running = {pool.submit(run_task, d, threads): c for c, d in tasks}
-                while running:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        finish(running.pop(future), future.result())
+            _run_local(pending, threads, workers, claim, finish)
     finally:
         bar.close()
     return summary
+
+
+def _run_local(pending: list[RunConfig], threads: int, workers: int, claim, finish) -> None:
+    """Runs in this process (one worker) or in ``workers`` spawned processes, each claimed when it starts."""
+    if workers == 1:
+        for config in pending:
+            taken = claim(config)
+            if taken is not None:
+                with taken:
+                    finish(config, run_task(config.to_dict(), threads))
+        return
+    context = multiprocessing.get_context("spawn")  # no forked torch thread pools
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        _window(pending, workers, claim, finish, submit=lambda c: pool.submit(run_task, c.to_dict(), threads),
+                wait_any=lambda handles: wait(handles, return_when=FIRST_COMPLETED)[0], result=lambda f: f.result())
+
+
+def _window(pending, size: int, claim, finish, *, submit, wait_any, result) -> None:
+    """Keep up to ``size`` claimed runs in flight, claiming the next as one finishes."""
+    queue, running = list(pending), {}
+    try:
+        while queue or running:
+            while queue and len(running) < size:
+                config = queue.pop(0)
+                taken = claim(config)
+                if taken is not None:
+                    running[submit(config)] = (config, taken)
+            for handle in wait_any(list(running)) if running else ():
+                config, taken = running.pop(handle)
+                try:
+                    finish(config, result(handle))
+                finally:
+                    taken.release()
+    finally:
+        for _, taken in running.values():
+            taken.release()
 
 
 def _fmt(value) -> str:
     return "n/a" if value is None or value != value else f"{value:.4f}"
 
 
-def _run_ray(tasks, threads: int, address: Optional[str], finish) -> None:
+def _run_ray(pending: list[RunConfig], threads: int, address: Optional[str], workers: int, claim, finish) -> None:
     try:
         import ray
     except ImportError:
         raise UsageError("--executor ray needs Ray: pip install 'neurocomp[ray]'") from None
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     remote = ray.remote(num_cpus=threads)(run_task)
-    running = {remote.remote(d, threads, True): c for c, d in tasks}
-    while running:
-        done, _ = ray.wait(list(running), num_returns=1)
-        for ref in done:
-            finish(running.pop(ref), ray.get(ref))
+    size = max(workers, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    _window(pending, size, claim, finish, submit=lambda c: remote.remote(c.to_dict(), threads, True),
+            wait_any=lambda refs: ray.wait(refs, num_returns=1)[0], result=ray.get)

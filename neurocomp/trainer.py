@@ -125,9 +125,7 @@ def fit(
     ``on_epoch`` sees the result after every epoch (the run writes history.csv from it). A non-finite
     loss raises RunFailed with the result so far attached as ``error.result``.
     """
-    monitor = config.monitor.removeprefix("val.")
-    if monitor not in ("loss", *METRIC_NAMES):
-        raise UsageError(f"train.monitor: unknown quantity {config.monitor!r}; use val.loss or val.<{'|'.join(METRIC_NAMES)}>")
+    monitor = config.monitor.removeprefix("val.")  # checked when the config was resolved
     minimize = monitor == "loss"
     optimizer = build_optimizer(config, model)
     scheduler = _scheduler(config, optimizer)

@@ -29,7 +29,7 @@ def test_options_are_coerced_to_the_builder_annotations():
         ({"trian": {}}, "unknown key 'trian'"),
         ({"model": {"name": "transformer"}}, "unknown model 'transformer'; choose one of: .*snn"),
         ({"encoder": {"name": "morse"}}, "unknown encoder 'morse'; choose one of:"),
-        ({"train": {"monitor": "test.auc"}}, "must name a validation quantity"),
+        ({"train": {"monitor": "test.auc"}}, "unknown quantity 'test.auc'; choose one of: val.loss"),
     ],
 )
 def test_bad_config_is_a_usage_error(raw, message):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import platform
 import sys
@@ -44,6 +45,9 @@ def build_directory(kernel: str) -> Path:
 @functools.lru_cache(maxsize=None)
 def load(kernel: str):
     """The compiled module of ``csrc/<kernel>.cpp``, or None (a warning says why, once)."""
+    # Importing cpp_extension on a machine without CUDA logs "No CUDA runtime is found" at warning
+    # level: true, irrelevant to CPU kernels, and printed on every CPU run.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils import cpp_extension
 
     started = time.perf_counter()
