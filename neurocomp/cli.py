@@ -219,12 +219,22 @@ def _selected_runs(args: argparse.Namespace):
             if (not args.dataset or run.identity[0] in args.dataset) and (not args.model or run.identity[1] in args.model)]
 
 
+def _check_metrics(runs: list, metrics: list[str]) -> None:
+    """UsageError naming a metric no run has, with the ones they do have."""
+    for metric in metrics:
+        if runs and all(run.value(metric) is None for run in runs):
+            known = sorted({name for run in runs for name in run.quantities()})
+            raise UsageError(f"no run record has {metric!r}; choose from: {', '.join(known)}")
+
+
 def _table(args: argparse.Namespace) -> int:
     from .files import atomic_write
     from .table import build_table, load_reported, render
 
     reported = [row for path in args.reported for row in load_reported(path)]
-    headers, rows, best = build_table(_selected_runs(args), tuple(args.metric), reference=args.reference, reported=reported)
+    runs = _selected_runs(args)
+    _check_metrics(runs, args.metric)
+    headers, rows, best = build_table(runs, tuple(args.metric), reference=args.reference, reported=reported)
     text = render(headers, rows, best, args.format)
     print(text)
     if args.output:
@@ -236,7 +246,10 @@ def _plot(args: argparse.Namespace) -> int:
     from .plots import plot
 
     output = args.output or Path(args.results) / "figures" / f"{args.kind}.png"
-    print(plot(_selected_runs(args), args.kind, output, metric=args.metric))
+    runs = _selected_runs(args)
+    if args.kind in ("params-vs-metric", "curves"):
+        _check_metrics(runs, [args.metric])
+    print(plot(runs, args.kind, output, metric=args.metric))
     return 0
 
 

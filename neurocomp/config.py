@@ -261,6 +261,8 @@ def load_yaml(path: str | Path) -> dict:
         raise UsageError(f"config file {path} is a folder, not a YAML file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"config file {path} is not readable text ({type(error).__name__})") from None
+    except ValueError as error:  # a path no file can have (a NUL byte)
+        raise UsageError(f"config file {str(path)!r} cannot be opened ({error})") from None
     except yaml.YAMLError as error:
         raise UsageError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if data is None:

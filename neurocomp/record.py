@@ -168,6 +168,16 @@ class RunRecord:
             node = node[part]
         return node if isinstance(node, (int, float)) and not isinstance(node, bool) else None
 
+    def quantities(self) -> list[str]:
+        """Every dotted name :meth:`value` answers with a number for this record (``test.auc``,
+        ``params``, ``cost.macs``, ``epoch_time_s``, ...): what tables and plots can show."""
+        names = ["params"] if self.value("params") is not None else []
+        sections = {f"{split}.": values for split, values in self.metrics.items() if isinstance(values, dict)}
+        sections.update({"params.": self.params, "cost.": self.cost, "": self.to_dict()})
+        for prefix, values in sections.items():
+            names += [f"{prefix}{key}" for key in values if self.value(f"{prefix}{key}") is not None]
+        return sorted(set(names))
+
     def history(self) -> list[dict]:
         """history.csv as a list of rows of floats (empty when absent)."""
         path = self.directory / "history.csv"
