@@ -78,7 +78,9 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, positi
         result.update(
             sensitivity=float(np.mean(recalls)),
             specificity=float(np.mean(specificities)),
-            precision=precision_score(labels, predictions, labels=classes, average="macro", zero_division=np.nan),
+            # Over every class: one never predicted counts 0 (scikit-learn's zero_division=0), else a
+            # model predicting one class would average over that class alone.
+            precision=precision_score(labels, predictions, labels=classes, average="macro", zero_division=0.0),
             f1=f1_score(labels, predictions, labels=classes, average="macro", zero_division=np.nan),
             gmean=float(np.prod(recalls) ** (1.0 / num_classes)),
             auc=_quiet(lambda: roc_auc_score(labels, probabilities, multi_class="ovr", average="macro", labels=classes)),

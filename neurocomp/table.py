@@ -86,10 +86,17 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def paired_auc_difference(
-    runs: list[RunRecord], reference: list[RunRecord], *, draws: int = 1000, seed: int = 0
+    runs: list[RunRecord], reference: list[RunRecord], *, draws: int = 2000, seed: int = 0
 ) -> Optional[tuple[float, float, float]]:
-    """AUC(runs) - AUC(reference) on the test split: the mean over paired seeds, and a 95% interval
-    from a paired bootstrap (the same resampled test cases for both models). None without pairs."""
+    """AUC(runs) - AUC(reference) on the test split: the mean over seeds paired by seed, and a 95%
+    interval from a two-level paired bootstrap. Each replicate resamples the test cases once, shared
+    by every seed and both models (they all saw the same test set, so their errors are correlated),
+    and resamples the seeds (the spread between training runs is part of the uncertainty).
+    Resampling the cases independently per seed, as this function once did, treats k seeds as k
+    independent test sets and narrows the interval by up to sqrt(k). None without pairs.
+
+    Written here rather than with ``scipy.stats.bootstrap``, which resamples a single level.
+    """
     by_seed = {run.identity[3]: run for run in reference}
     pairs = []
     for run in runs:
@@ -101,19 +108,17 @@ def paired_auc_difference(
         if positive is None:
             continue  # multi-class AUC has no single positive score to resample fast
         pairs.append((mine[0] == positive, mine[1][:, positive], theirs[1][:, positive]))
-    if not pairs:
+    if not pairs or any(len(pair[0]) != len(pairs[0][0]) for pair in pairs):
         return None
     rng = np.random.default_rng(seed)
-    differences = np.zeros(draws)
-    observed = 0.0
-    for is_positive, score_a, score_b in pairs:
-        index = rng.integers(0, len(is_positive), size=(draws, len(is_positive)))
-        differences += _auc_rows(is_positive[index], score_a[index]) - _auc_rows(is_positive[index], score_b[index])
-        full = np.arange(len(is_positive))[None]
-        observed += float(_auc_rows(is_positive[full], score_a[full])[0] - _auc_rows(is_positive[full], score_b[full])[0])
-    differences /= len(pairs)
+    cases = rng.integers(0, len(pairs[0][0]), size=(draws, len(pairs[0][0])))  # shared by seeds and models
+    every = np.arange(len(pairs[0][0]))[None]
+    per_seed = np.stack([_auc_rows(p[cases], a[cases]) - _auc_rows(p[cases], b[cases]) for p, a, b in pairs], axis=1)
+    observed = np.mean([_auc_rows(p[every], a[every])[0] - _auc_rows(p[every], b[every])[0] for p, a, b in pairs])
+    chosen = rng.integers(0, len(pairs), size=(draws, len(pairs)))  # the seeds of each replicate
+    differences = np.take_along_axis(per_seed, chosen, axis=1).mean(axis=1)
     low, high = np.nanpercentile(differences, [2.5, 97.5])
-    return observed / len(pairs), float(low), float(high)
+    return float(observed), float(low), float(high)
 
 
 def _auc_rows(is_positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -159,10 +164,10 @@ def build_table(
     groups = group_runs(runs)
     if not groups and not reported:
         raise UsageError("no completed run records to tabulate")
-    headers = ["dataset", "model", "encoder", "variant", "n", "positive", *metrics, "flags"]
+    headers = ["dataset", "model", "encoder", "variant", "n", "positive", *metrics, "path", "code", "flags"]
     if reference:
         headers.append(f"ΔAUC vs {reference} [95% CI]")
-    rows, means = [], []
+    rows, means, degenerate = [], [], []
     for group in groups:
         dataset_info = group.runs[0].dataset
         positive = dataset_info.get("positive")
@@ -174,7 +179,9 @@ def build_table(
             row_means.append(mean)
             cells.append(_cell(metric, mean, std))
         one_class = sum(1 for run in group.runs if run.value("test.predicted_classes") == 1)
-        cells.append(f"one class predicted in {one_class}/{len(group.runs)}" if one_class else "")
+        degenerate.append(bool(one_class))
+        cells += [_joined({kernel_path(run) for run in group.runs}), _joined({code_label(run) for run in group.runs}),
+                  f"one class predicted in {one_class}/{len(group.runs)}" if one_class else ""]
         if reference:
             cells.append(_reference_cell(group, groups, reference))
         rows.append(cells)
@@ -183,19 +190,44 @@ def build_table(
         cells = [entry.get("dataset", ""), entry.get("model", ""), entry.get("encoder", ""),
                  f"reported: {entry.get('label', '')}", "", entry.get("positive", "")]
         cells += [_cell(m, entry["metrics"][m], math.nan) if m in entry["metrics"] else "" for m in metrics]
-        cells.append("")
+        cells += ["", "", ""]
         if reference:
             cells.append("")
         rows.append(cells)
+    # A row with one-class predictors never wins a column: an all-benign predictor's specificity of
+    # 1.000 is not the best specificity.
+    contenders = [index for index in range(len(means)) if not degenerate[index]]
     best = []
     for column, metric in enumerate(metrics):
         if metric.startswith("params"):
             continue
-        column_means = [row[column] for row in means if not math.isnan(row[column])]
+        column_means = [means[index][column] for index in contenders if not math.isnan(means[index][column])]
         if len(column_means) > 1:
             target = (min if _lower_is_better(metric) else max)(column_means)
-            best += [(index, headers.index(metric)) for index, row in enumerate(means) if row[column] == target]
+            best += [(index, headers.index(metric)) for index in contenders if means[index][column] == target]
     return headers, rows, best
+
+
+def kernel_path(run: RunRecord) -> str:
+    """``native``, ``library`` or ``native+library``: what computed the run's layers (``-`` where its
+    model has no kernel to choose; ``?`` for records older than the kernel seam)."""
+    if "kernels" not in run.model:
+        return "?" if run.model.get("backend") else "-"
+    paths = {"library" if entry["path"] == "library" else "native" for entry in run.model["kernels"]}
+    return "+".join(sorted(paths)) or "-"
+
+
+def code_label(run: RunRecord) -> str:
+    """The short commit of the code that ran (``+dirty`` with uncommitted changes), ``?`` if unknown."""
+    commit = run.code.get("commit")
+    if not commit:
+        return "?"
+    return commit[:7] + ("+dirty" if run.code.get("dirty") else "")
+
+
+def _joined(values: set[str]) -> str:
+    """One value, or ``mixed: a, b`` where the seeds of a row ran on different code or paths."""
+    return next(iter(values)) if len(values) == 1 else "mixed: " + ", ".join(sorted(values))
 
 
 def _cell(metric: str, mean: float, std: float) -> str:

@@ -79,3 +79,20 @@ def test_parameter_counts_separate_frozen_parameters():
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
     model[1].weight.requires_grad_(False)
     assert parameter_counts(model) == {"trainable": 8 + 1, "total": 11}
+
+
+def test_macro_precision_counts_every_class_on_a_hand_built_5_class_case():
+    # Ten images, two per class; the model predicts class 0 for all but one class-2 image, which it
+    # calls class 2. Per class precision: 2/9 (class 0), 1/1 (class 2), and classes 1, 3, 4 never
+    # predicted: 0 by the usual definition, so the macro mean is (2/9 + 1) / 5, not (2/9 + 1) / 2.
+    labels = np.repeat(np.arange(5), 2)
+    predicted = np.zeros(10, dtype=int)
+    predicted[5] = 2
+    probabilities = np.full((10, 5), 0.1)
+    probabilities[np.arange(10), predicted] = 0.6
+    m = classification_metrics(labels, probabilities, positive=None)
+    assert m["precision"] == pytest.approx((2 / 9 + 1) / 5)
+    assert m["predicted_classes"] == 2
+    # a one-class predictor: 2/10 for class 0, nothing else
+    m = classification_metrics(labels, np.tile([0.6, 0.1, 0.1, 0.1, 0.1], (10, 1)), positive=None)
+    assert m["precision"] == pytest.approx(0.2 / 5)

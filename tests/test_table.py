@@ -7,7 +7,7 @@ import pytest
 
 from neurocomp.cli import main
 from neurocomp.record import load_runs
-from neurocomp.table import build_table, paired_auc_difference, render
+from neurocomp.table import _auc_rows, build_table, paired_auc_difference, render
 
 
 def fake_run(root, run_id, *, model="cnn", seed=0, auc=0.9, accuracy=0.8, predicted_classes=2, params=1000,
@@ -105,6 +105,52 @@ def test_paired_bootstrap_of_the_auc_difference(tmp_path):
     assert rows[0][column] == "reference" and rows[1][column].startswith("-")
 
 
+def two_models(tmp_path, seeds, scores):
+    """Runs of a cnn and an mlp per seed on one 200-case test set; ``scores(seed)`` gives both
+    models' positive-class scores."""
+    labels = np.repeat([0, 1], 100)
+    for seed in seeds:
+        for model, score in zip(("cnn", "mlp"), scores(seed)):
+            fake_run(tmp_path, f"{model}-{seed}", model=model, seed=seed, labels=labels,
+                     probabilities=np.stack([score, 1 - score], 1))
+    runs = load_runs(tmp_path)
+    return [r for r in runs if r.identity[1] == "mlp"], [r for r in runs if r.identity[1] == "cnn"]
+
+
+def fixed_scores(seed):
+    rng = np.random.default_rng(7)  # the same predictions whatever the training seed
+    labels = np.repeat([0, 1], 100)
+    return (np.where(labels == 0, 0.7, 0.3) + rng.normal(0, 0.25, 200)).clip(0, 1), rng.random(200)
+
+
+def test_seeds_on_one_test_set_do_not_narrow_the_interval(tmp_path):
+    # Four seeds that predict identically carry the information of one: the test cases are resampled
+    # once per replicate for all of them, so the interval is that of one seed. Resampling the cases
+    # independently per seed (the old way) narrows it by about sqrt(4) = 2, a false precision.
+    one = paired_auc_difference(*two_models(tmp_path / "one", [0], fixed_scores))
+    four_mlp, four_cnn = two_models(tmp_path / "four", [0, 1, 2, 3], fixed_scores)
+    four = paired_auc_difference(four_mlp, four_cnn)
+    assert four == pytest.approx(one)
+    mine, theirs = four_mlp[0].predictions()[1][:, 0], four_cnn[0].predictions()[1][:, 0]
+    positive = four_mlp[0].predictions()[0] == 0
+    rng = np.random.default_rng(0)
+    independent = np.mean([_auc_rows(positive[i], mine[i]) - _auc_rows(positive[i], theirs[i])
+                           for i in (rng.integers(0, 200, size=(2000, 200)) for _ in range(4))], axis=0)
+    narrow = np.diff(np.percentile(independent, [2.5, 97.5]))[0]
+    assert four[2] - four[1] > 1.6 * narrow
+
+
+def test_the_spread_between_seeds_widens_the_interval(tmp_path):
+    # Seed 0 finds the mlp much better, seed 1 much worse, each on an almost noiseless test set:
+    # resampling the seeds must let the interval reach both.
+    labels = np.repeat([0, 1], 100)
+    clean = np.where(labels == 0, 0.9, 0.1)
+    blurred = np.where(labels == 0, 0.55, 0.45) + np.random.default_rng(1).normal(0, 0.2, 200)
+    _, low, high = paired_auc_difference(*two_models(tmp_path, [0, 1], lambda seed: (
+        (blurred.clip(0, 1), clean) if seed == 0 else (clean, blurred.clip(0, 1)))))
+    assert low < -0.1 and high > 0.1
+
+
 def test_no_records_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "runs").mkdir()
     assert main(["table", str(tmp_path)]) == 2
@@ -170,3 +216,28 @@ def test_nan_metrics_do_not_break_the_mean(tmp_path):
     fake_run(tmp_path, "b", seed=1, auc=0.8)
     headers, rows, _ = build_table(load_runs(tmp_path), ("test.auc",))
     assert rows[0][headers.index("test.auc")] == "0.8000"
+
+
+def test_a_one_class_row_never_wins_a_column(tmp_path):
+    fake_run(tmp_path, "benign-only", model="cnn", auc=0.5, accuracy=0.9, predicted_classes=1)
+    fake_run(tmp_path, "real", model="mlp", auc=0.8, accuracy=0.7)
+    fake_run(tmp_path, "weaker", model="snn", auc=0.7, accuracy=0.6)
+    headers, rows, best = build_table(load_runs(tmp_path), ("test.auc", "test.accuracy"))
+    assert rows[0][1] == "cnn" and "one class" in rows[0][headers.index("flags")]
+    assert (0, headers.index("test.accuracy")) not in best  # its 0.9 is no achievement
+    assert best == [(1, headers.index("test.auc")), (1, headers.index("test.accuracy"))]
+
+
+def test_rows_say_which_code_and_kernel_path_made_them(tmp_path):
+    for seed, (commit, path) in enumerate([("a" * 40, "native lif"), ("b" * 40, "library")]):
+        run_dir = fake_run(tmp_path, f"snn-{seed}", model="snn", seed=seed)
+        record = json.loads((run_dir / "run.json").read_text())
+        record.update(code={"commit": commit, "dirty": seed == 1},
+                      model={"kernels": [{"where": "spiking layer 0", "path": path, "reason": ""}]})
+        (run_dir / "run.json").write_text(json.dumps(record))
+    headers, rows, _ = build_table(load_runs(tmp_path), ("test.auc",))
+    assert rows[0][headers.index("path")] == "mixed: library, native"
+    assert rows[0][headers.index("code")] == "mixed: aaaaaaa, bbbbbbb+dirty"
+    fake_run(tmp_path, "cnn-0", model="cnn")
+    headers, rows, _ = build_table(load_runs(tmp_path), ("test.auc",))
+    assert [row[headers.index("path")] for row in rows if row[1] == "cnn"] == ["-"]
