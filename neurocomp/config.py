@@ -55,6 +55,14 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    # Encodings of each validation/test image scored at the end of a run by a stochastic encoder
+    # (rate coding): the metrics are their mean, and their spread is recorded. Ignored by
+    # deterministic encoders. Model selection during training uses one fixed draw.
+    draws: int = 10
+
+
+@dataclass
 class ComponentConfig:
     """A registered component (encoder or model) by name, with its builder's options."""
 
@@ -78,6 +86,7 @@ class RunConfig:
     encoder: ComponentConfig = field(default_factory=ComponentConfig)
     model: ModelConfig = field(default_factory=lambda: ModelConfig("cnn"))
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     params: Optional[int] = None  # trainable parameter budget: the model's width is chosen to meet it
     out: str = "results"
 
@@ -212,8 +221,12 @@ def resolve(raw: dict) -> RunConfig:
     from .data import check_dataset  # here: reading MedMNIST's table is not for every command
 
     check_dataset(dataset)
+    evaluation = _strict_dataclass(EvalConfig, raw.get("eval"), "eval")
+    if evaluation.draws < 1:
+        raise UsageError(f"eval.draws must be at least 1, got {evaluation.draws}")
     return RunConfig(
         dataset=dataset,
+        eval=evaluation,
         encoder=encoder,
         model=model,
         train=train,

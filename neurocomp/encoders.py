@@ -31,6 +31,7 @@ class Encoder:
     step_shape: tuple[int, ...]
     encode: EncodeFn
     spikes: bool = False  # binary events, as rate coding gives
+    stochastic: bool = False  # a new encoding per call (rate coding): evaluations average several draws
 
     def __call__(self, images: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """``(B, *sample)`` in [0, 1] -> ``(T, B, *step_shape)``."""
@@ -88,7 +89,7 @@ def rate(*, sample_shape: tuple[int, ...], steps: int = 20, gain: float = 1.0) -
                               dtype=torch.int32)
         return (draws < thresholds).to(images.dtype)
 
-    return Encoder("rate", steps, tuple(sample_shape), encode, spikes=True)
+    return Encoder("rate", steps, tuple(sample_shape), encode, spikes=True, stochastic=True)
 
 
 @register_encoder("rows")

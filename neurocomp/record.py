@@ -186,13 +186,17 @@ class RunRecord:
         with path.open() as handle:
             return [{k: float(v) if v not in ("", "nan") else float("nan") for k, v in row.items()} for row in csv.DictReader(handle)]
 
-    def predictions(self, split: str = "test") -> Optional[tuple[np.ndarray, np.ndarray]]:
-        """(labels (N,), probabilities (N, K)) of a split, or None when not saved."""
+    def predictions(self, split: str = "test", *, draws: bool = False) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """(labels (N,), probabilities (N, K)) of a split, or None when not saved. With ``draws``,
+        the probabilities of every draw of a stochastic encoder, ``(D, N, K)`` (D = 1 otherwise)."""
         path = self.directory / "predictions.npz"
         if not path.exists():
             return None
         with np.load(path, allow_pickle=False) as arrays:
-            return arrays[f"{split}_labels"], arrays[f"{split}_probabilities"]
+            if draws and f"{split}_probabilities_draws" in arrays:
+                return arrays[f"{split}_labels"], arrays[f"{split}_probabilities_draws"]
+            probabilities = arrays[f"{split}_probabilities"]
+            return arrays[f"{split}_labels"], probabilities[None] if draws else probabilities
 
 
 def load_runs(root: str | Path, *, completed_only: bool = True) -> list[RunRecord]:

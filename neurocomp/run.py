@@ -169,7 +169,7 @@ def _train_and_evaluate(config: RunConfig, positive, encoder: Encoder, model: to
                  on_epoch=on_epoch)
     evaluations = {
         name: evaluate(model, encoder, splits[name], loss=config.train.loss, positive=positive,
-                       batch_size=config.train.batch_size, seed=config.train.seed + 1)
+                       batch_size=config.train.batch_size, seed=config.train.seed + 1, draws=config.eval.draws)
         for name in ("val", "test")  # the only time the test split is seen
     }
     # Cost per inference and spike rates, measured on a test batch (the test split is not scored again).
@@ -180,9 +180,19 @@ def _train_and_evaluate(config: RunConfig, positive, encoder: Encoder, model: to
     if isinstance(model, EmitsSpikes):
         record.model["spike_rates"] = model.spike_rates(probe)
     sink.weights(model.state_dict())
-    sink.predictions({f"{name}_{kind}": getattr(ev, kind) for name, ev in evaluations.items() for kind in ("labels", "probabilities")})
+    # {split}_probabilities: the first draw (N, K), as a single evaluation gives; every draw in
+    # {split}_probabilities_draws (D, N, K) when the encoder is stochastic.
+    arrays = {}
+    for name, ev in evaluations.items():
+        arrays.update({f"{name}_labels": ev.labels, f"{name}_probabilities": ev.probabilities[0]})
+        if len(ev.probabilities) > 1:
+            arrays[f"{name}_probabilities_draws"] = ev.probabilities
+    sink.predictions(arrays)
     record.status = "completed"
-    record.metrics = {name: {"loss": ev.loss, **ev.metrics} for name, ev in evaluations.items()}
+    record.metrics = {
+        name: {"loss": ev.loss, **ev.metrics, "draws": {"n": len(ev.probabilities), "std": ev.draw_std}}
+        for name, ev in evaluations.items()
+    }
     record.best_epoch = result.best_epoch or None
     record.monitor = {"quantity": config.train.monitor, "best": result.best_value}
     record.epochs_run = len(result.history)

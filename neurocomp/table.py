@@ -98,27 +98,33 @@ def paired_auc_difference(
     Written here rather than with ``scipy.stats.bootstrap``, which resamples a single level.
     """
     by_seed = {run.identity[3]: run for run in reference}
-    pairs = []
+    pairs = []  # per seed: positives (N,), scores of each draw of both models (D, N)
     for run in runs:
         other = by_seed.get(run.identity[3])
-        mine, theirs = run.predictions(), other.predictions() if other else None
+        mine, theirs = run.predictions(draws=True), other.predictions(draws=True) if other else None
         if mine is None or theirs is None or not np.array_equal(mine[0], theirs[0]):
             continue
         positive = run.dataset.get("positive")
         if positive is None:
             continue  # multi-class AUC has no single positive score to resample fast
-        pairs.append((mine[0] == positive, mine[1][:, positive], theirs[1][:, positive]))
+        pairs.append((mine[0] == positive, mine[1][..., positive], theirs[1][..., positive]))
     if not pairs or any(len(pair[0]) != len(pairs[0][0]) for pair in pairs):
         return None
     rng = np.random.default_rng(seed)
     cases = rng.integers(0, len(pairs[0][0]), size=(draws, len(pairs[0][0])))  # shared by seeds and models
     every = np.arange(len(pairs[0][0]))[None]
-    per_seed = np.stack([_auc_rows(p[cases], a[cases]) - _auc_rows(p[cases], b[cases]) for p, a, b in pairs], axis=1)
-    observed = np.mean([_auc_rows(p[every], a[every])[0] - _auc_rows(p[every], b[every])[0] for p, a, b in pairs])
+    per_seed = np.stack([_draws_auc(p[cases], a, cases) - _draws_auc(p[cases], b, cases) for p, a, b in pairs], axis=1)
+    observed = np.mean([_draws_auc(p[every], a, every)[0] - _draws_auc(p[every], b, every)[0] for p, a, b in pairs])
     chosen = rng.integers(0, len(pairs), size=(draws, len(pairs)))  # the seeds of each replicate
     differences = np.take_along_axis(per_seed, chosen, axis=1).mean(axis=1)
     low, high = np.nanpercentile(differences, [2.5, 97.5])
     return float(observed), float(low), float(high)
+
+
+def _draws_auc(is_positive: np.ndarray, scores: np.ndarray, cases: np.ndarray) -> np.ndarray:
+    """AUC of each row of ``cases`` (R, N) indices, averaged over the draws of ``scores`` (D, N): a
+    stochastic encoder's score is its mean over draws."""
+    return np.mean([_auc_rows(is_positive, draw[cases]) for draw in scores], axis=0)
 
 
 def _auc_rows(is_positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -177,7 +183,7 @@ def build_table(
         for metric in metrics:
             mean, std = mean_std(group.values(metric))
             row_means.append(mean)
-            cells.append(_cell(metric, mean, std))
+            cells.append(_cell(metric, mean, std) + _draw_spread(group, metric))
         one_class = sum(1 for run in group.runs if run.value("test.predicted_classes") == 1)
         degenerate.append(bool(one_class))
         cells += [_joined({kernel_path(run) for run in group.runs}), _joined({code_label(run) for run in group.runs}),
@@ -228,6 +234,16 @@ def code_label(run: RunRecord) -> str:
 def _joined(values: set[str]) -> str:
     """One value, or ``mixed: a, b`` where the seeds of a row ran on different code or paths."""
     return next(iter(values)) if len(values) == 1 else "mixed: " + ", ".join(sorted(values))
+
+
+def _draw_spread(group: Group, metric: str) -> str:
+    """`` (draws ± s)``: the mean over seeds of the metric's spread between the encoder's draws,
+    beside the seed spread, where a stochastic encoder was scored over several draws."""
+    split, _, name = metric.partition(".")
+    if split not in ("val", "test"):
+        return ""
+    spreads = group.values(f"{split}.draws.std.{name}")
+    return f" (draws ± {np.mean(spreads):.4f})" if spreads else ""
 
 
 def _cell(metric: str, mean: float, std: float) -> str:

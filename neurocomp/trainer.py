@@ -35,12 +35,14 @@ def _batches(split: Split, batch_size: int, order: torch.Tensor):
 
 @dataclass
 class Evaluation:
-    """One pass over a split: mean loss, all probabilities ``(N, K)`` and the metrics from them."""
+    """Passes over a split: the mean loss and metrics over the encoder's draws, each draw's
+    probabilities ``(D, N, K)``, the labels ``(N,)`` and the metrics' spread between draws."""
 
     loss: float
-    probabilities: np.ndarray
+    probabilities: np.ndarray  # (D, N, K): one (N, K) per draw of a stochastic encoder, D = 1 otherwise
     labels: np.ndarray
-    metrics: dict
+    metrics: dict  # METRIC_NAMES: means over the draws; confusion_matrix, predicted_classes: of draw 0
+    draw_std: dict  # METRIC_NAMES: sample std over the draws (NaN for one draw)
 
 
 def evaluate(
@@ -52,25 +54,35 @@ def evaluate(
     positive: Optional[int],
     batch_size: int,
     seed: int,
+    draws: int = 1,
 ) -> Evaluation:
-    """Predict a whole split with the model in eval mode; stochastic encoders draw from ``seed``.
+    """Predict a whole split with the model in eval mode, ``draws`` times for a stochastic encoder
+    (rate coding: each draw new spike trains, all from ``seed``), and score each draw.
 
+    One draw of spike trains moves an SNN's test accuracy by about as much as its seed does; the
+    mean over draws is the score, their spread says how much one draw would have moved it.
     Re-seeding on every call gives every evaluation the same spike trains, so validation scores of
     different epochs differ only through the weights.
     """
     device = split.images.device
     generator = torch.Generator(device=device).manual_seed(seed)
     model.eval()
-    losses, outputs = [], []
-    with torch.no_grad():
-        for images, labels in _batches(split, batch_size, torch.arange(len(split), device=device)):
-            batch_loss, logits = LOSSES[loss](model, encoder(images, generator), labels)
-            losses.append(batch_loss.item() * len(labels))
-            outputs.append(probabilities(logits).float().cpu())
-    probs = torch.cat(outputs).numpy()
     labels = split.labels.cpu().numpy()
-    metrics = classification_metrics(labels, probs, positive)
-    return Evaluation(sum(losses) / len(split), probs, labels, metrics)
+    passes, losses = [], []
+    with torch.no_grad():
+        for _ in range(draws if encoder.stochastic else 1):
+            total, outputs = 0.0, []
+            for images, batch_labels in _batches(split, batch_size, torch.arange(len(split), device=device)):
+                batch_loss, logits = LOSSES[loss](model, encoder(images, generator), batch_labels)
+                total += batch_loss.item() * len(batch_labels)
+                outputs.append(probabilities(logits).float().cpu())
+            passes.append(torch.cat(outputs).numpy())
+            losses.append(total / len(split))
+    scored = [classification_metrics(labels, probs, positive) for probs in passes]
+    metrics = {**scored[0], **{name: float(np.mean([m[name] for m in scored])) for name in METRIC_NAMES}}
+    spread = {name: float(np.std([m[name] for m in scored], ddof=1)) if len(scored) > 1 else math.nan
+              for name in METRIC_NAMES}
+    return Evaluation(float(np.mean(losses)), np.stack(passes), labels, metrics, spread)
 
 
 @dataclass
