@@ -1,15 +1,34 @@
 """``results/REPRODUCTION.md``: for each study sweep, reported vs reproduced (mean ± std over seeds)
-with the study's own paragraph on what differs and why, and a figure, all from run records."""
+with the study's own paragraph on what differs and why, and a figure, all from run records.
+
+The paragraph's figures are generated, never typed: a sweep's description names them with
+placeholders that are filled from the same runs as its table, so prose and table cannot disagree.
+
+    {cfc:test.auc}                 mean over seeds of the cfc row            .871
+    {cfc:test.auc:pm}              mean +- sample std                        .871 +- .014
+    {cfc:test.auc:std} {cfc:n}     the std alone; the number of seeds        .014   3
+    {ltc[sequence=rows]:test.auc}  the row whose dataset or variant contains the text in brackets
+    {lstm:delta}                   ΔAUC vs the report's --reference model    +.016 [+.008, +.025]
+    {reported cfc:test.auc}        the study's own number (its reported row) .890
+
+A placeholder that matches no row, or several, stops the report with the reason.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 from .files import atomic_write
 from .record import load_runs, run_id
 from .plots import plot
 from .sweep import expand, load_sweep
-from .table import build_table, load_reported, render
+from .errors import UsageError
+from .table import Group, build_table, group_runs, load_reported, mean_std, paired_auc_difference, render
+
+_PLACEHOLDER = re.compile(r"\{(?P<reported>reported )?(?P<model>[\w-]+)(?:\[(?P<variant>[^\]]+)\])?"
+                          r":(?P<metric>[\w.]+)(?::(?P<form>pm|std))?\}")
 
 
 def write_report(sweep_paths: list[str], results: str | Path, output: str | Path, metrics: tuple[str, ...],
@@ -40,7 +59,51 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
             figure = plot(runs, "params-vs-metric", figures / f"{Path(path).stem}-params-vs-auc.png", metric="test.auc")
             sections += [f"![test AUC vs trainable parameters]({figure.relative_to(output.parent)})", ""]
         if sweep.description:
-            sections += [sweep.description.strip(), ""]
+            sections += [fill(sweep.description.strip(), runs, reported, reference if runs else None), ""]
     text = "\n".join(sections).rstrip() + "\n"
     atomic_write(output, lambda stream: stream.write(text.encode()))
     return output
+
+
+def fill(text: str, runs: list, reported: list[dict], reference: str | None) -> str:
+    """``text`` with every placeholder (see the module docstring) replaced by its figure."""
+    groups = group_runs(runs)
+
+    def figure(match: re.Match) -> str:
+        name, variant, metric, form = match["model"], match["variant"], match["metric"], match["form"]
+        if match["reported"]:
+            rows = [row for row in reported if row.get("model") == name and (variant or "") in str(row.get("label", ""))]
+            values = [row["metrics"][metric] for row in rows[:1] if metric in row["metrics"]]
+            if len(rows) != 1 or not values:
+                raise UsageError(f"report: {match[0]} matches {len(rows)} reported rows; name exactly one with [label text]")
+            return _number(values[0])
+        group = _one_group(groups, name, variant, match[0])
+        if metric == "n":
+            return str(len(group.runs))
+        if metric == "delta":
+            others = [g for g in groups if g.dataset == group.dataset and g.model == reference]
+            result = paired_auc_difference(group.runs, others[0].runs) if reference and others else None
+            if result is None:
+                raise UsageError(f"report: {match[0]} needs paired test predictions of the --reference model")
+            return "{} [{}, {}]".format(*(_number(value, signed=True) for value in result))
+        mean, std = mean_std(group.values(metric))
+        if math.isnan(mean):
+            raise UsageError(f"report: {match[0]}: no run of that row has {metric}")
+        if form == "std":
+            return _number(std)
+        return f"{_number(mean)} +- {_number(std)}" if form == "pm" and not math.isnan(std) else _number(mean)
+
+    return _PLACEHOLDER.sub(figure, text)
+
+
+def _one_group(groups: list[Group], model: str, variant: str | None, placeholder: str) -> Group:
+    matching = [g for g in groups if g.model == model and (variant is None or variant in f"{g.dataset} {g.variant}")]
+    if len(matching) != 1:
+        raise UsageError(f"report: {placeholder} matches {len(matching)} rows; name one with [text of its variant]")
+    return matching[0]
+
+
+def _number(value: float, *, signed: bool = False) -> str:
+    """A metric as the prose writes it: three decimals, no leading zero (.871, -.089, +.016)."""
+    text = f"{value:+.3f}" if signed else f"{value:.3f}"
+    return text.replace("0.", ".", 1) if abs(value) < 1 else text
