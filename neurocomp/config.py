@@ -49,6 +49,9 @@ class TrainConfig:
     monitor: str = "val.loss"  # model selection and early stopping quantity: val.<metric>
     patience: Optional[int] = None  # epochs without improvement before stopping; None: never stop early
     min_delta: float = 0.0
+    # What counts towards patience: no_improvement (an epoch that does not beat the best by min_delta)
+    # or worse_than_best (only an epoch worse than the best by more than min_delta: the LTC study's).
+    stopping: Literal["no_improvement", "worse_than_best"] = "no_improvement"
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: Optional[int] = None

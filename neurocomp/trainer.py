@@ -113,12 +113,28 @@ def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
     return None
 
 
-def _improved(value: float, best: float, minimize: bool, min_delta: float) -> bool:
+def _improved(value: float, best: float, minimize: bool, margin: float) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``margin`` (any finite value beats no best)."""
     if math.isnan(value):
         return False
     if math.isnan(best):
         return True
-    return value < best - min_delta if minimize else value > best + min_delta
+    return value < best - margin if minimize else value > best + margin
+
+
+def _patience_step(value: float, best: float, minimize: bool, config: TrainConfig) -> tuple[bool, Optional[int]]:
+    """(whether ``value`` is the new best, the patience counter's change: +1, None to reset, 0 to keep).
+
+    ``no_improvement`` (Keras' rule): the best must improve by more than ``min_delta``; any other
+    epoch counts. ``worse_than_best`` (the LTC study's rule): any improvement is the new best, and
+    only an epoch worse than the best by more than ``min_delta`` counts; one within it is neutral.
+    """
+    if config.stopping == "no_improvement":
+        better = _improved(value, best, minimize, config.min_delta)
+        return better, None if better else 1
+    better = _improved(value, best, minimize, 0.0)
+    worse = math.isnan(value) or _improved(best, value, minimize, config.min_delta)
+    return better, None if better else (1 if worse else 0)
 
 
 def fit(
@@ -194,12 +210,11 @@ def fit(
             val_acc=f"{validation.metrics['accuracy']:.3f}", val_auc=f"{validation.metrics['auc']:.3f}",
         )
         bar.close()
-        if _improved(value, result.best_value, minimize, config.min_delta):
+        better, count = _patience_step(value, result.best_value, minimize, config)
+        if better:
             result.best_value, result.best_epoch = value, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            epochs_without_improvement = 0
-        else:
-            epochs_without_improvement += 1
+        epochs_without_improvement = 0 if count is None else epochs_without_improvement + count
         if on_epoch is not None:
             on_epoch(result)
         if config.patience is not None and epochs_without_improvement >= config.patience:

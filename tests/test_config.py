@@ -1,6 +1,6 @@
 import pytest
 
-from neurocomp.config import coerce, load_yaml, parse_assignment, resolve, set_dotted
+from neurocomp.config import TrainConfig, coerce, load_yaml, parse_assignment, resolve, set_dotted
 from neurocomp.errors import UsageError
 
 
@@ -83,3 +83,23 @@ def test_exponent_floats_are_floats_although_yaml_reads_them_as_strings():
     assert config.train.lr == 1e-3
     with pytest.raises(UsageError):
         resolve({"train": {"lr": "fast"}})
+
+
+@pytest.mark.parametrize("stopping, losses, stops_after", [
+    # Keras' rule: 0.50 then four epochs within min_delta of it count, so patience 3 stops at epoch 4.
+    ("no_improvement", [0.50, 0.5005, 0.4995, 0.5008, 0.5001, 0.49], 4),
+    # The LTC study's: only epochs worse than best + min_delta count; 0.4995 is a new best (any gain).
+    ("worse_than_best", [0.50, 0.5005, 0.4995, 0.5008, 0.5001, 0.52, 0.53, 0.54], 7),
+])
+def test_the_two_early_stopping_rules(stopping, losses, stops_after):
+    from neurocomp.trainer import _patience_step
+
+    config = TrainConfig(patience=3, min_delta=0.001, stopping=stopping)
+    best, waiting = float("nan"), 0
+    for epoch, loss in enumerate(losses, start=1):
+        better, count = _patience_step(loss, best, True, config)
+        best = loss if better else best
+        waiting = 0 if count is None else waiting + count
+        if waiting >= config.patience:
+            break
+    assert epoch == stops_after
