@@ -2,7 +2,10 @@
 
 Binary tasks are scored for an explicit positive class (BreastMNIST: 0 = malignant); multi-class
 tasks use macro averages. A metric that is undefined (no positive predictions for precision, one
-class only for AUC) is NaN, never a silent 0.0.
+class only for AUC) is NaN, never a silent 0.0. Besides the metrics at the argmax decision, the
+threshold-free ones: AUC, the area under the precision-recall curve (AUPRC, scikit-learn's average
+precision), and calibration: the Brier score and the expected calibration error (ECE, 15 equal-width
+bins) of the positive class's probability (binary) or of the predicted class's (multi-class).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import numpy as np
 import torch
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     balanced_accuracy_score,
+    brier_score_loss,
     confusion_matrix,
     f1_score,
     precision_score,
@@ -31,7 +36,12 @@ METRIC_NAMES = (
     "f1",
     "gmean",
     "auc",
+    "auprc",
+    "brier",
+    "ece",
 )
+LOWER_IS_BETTER = ("loss", "brier", "ece")  # of the quantities a run records per split
+ECE_BINS = 15
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, positive: int | None) -> dict:
@@ -69,6 +79,9 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, positi
             f1=f1_score(labels, predictions, pos_label=positive, zero_division=np.nan),
             gmean=math.sqrt(sensitivity * specificity),
             auc=_quiet(lambda: roc_auc_score(labels == positive, probabilities[:, positive])),
+            auprc=_quiet(lambda: average_precision_score(labels == positive, probabilities[:, positive])),
+            brier=_quiet(lambda: brier_score_loss(labels == positive, probabilities[:, positive])),
+            ece=expected_calibration_error(labels == positive, probabilities[:, positive]),
         )
     else:
         recalls = recall_score(labels, predictions, labels=classes, average=None, zero_division=np.nan)
@@ -84,11 +97,38 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, positi
             f1=f1_score(labels, predictions, labels=classes, average="macro", zero_division=np.nan),
             gmean=float(np.prod(recalls) ** (1.0 / num_classes)),
             auc=_quiet(lambda: roc_auc_score(labels, probabilities, multi_class="ovr", average="macro", labels=classes)),
+            auprc=_quiet(lambda: average_precision_score(np.eye(num_classes)[labels], probabilities, average="macro")),
+            brier=float(np.mean(np.sum((probabilities - np.eye(num_classes)[labels]) ** 2, axis=1))),
+            ece=expected_calibration_error(predictions == labels, probabilities.max(axis=1)),
         )
     result = {name: float(result[name]) for name in METRIC_NAMES}
     result["confusion_matrix"] = matrix.tolist()
     result["predicted_classes"] = int(len(np.unique(predictions)))
     return result
+
+
+def expected_calibration_error(outcomes: np.ndarray, confidences: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE: the bin-size-weighted mean |observed frequency - mean confidence| over equal-width
+    confidence bins. outcomes (N,) bool: the event the confidence (N,) in [0, 1] predicts."""
+    outcomes, confidences = np.asarray(outcomes, dtype=np.float64), np.asarray(confidences, dtype=np.float64)
+    if not np.isfinite(confidences).all():
+        return math.nan
+    which = np.minimum((confidences * bins).astype(int), bins - 1)
+    gap = 0.0
+    for b in np.unique(which):
+        members = which == b
+        gap += members.sum() * abs(outcomes[members].mean() - confidences[members].mean())
+    return float(gap / len(outcomes))
+
+
+def reliability(outcomes: np.ndarray, confidences: np.ndarray, bins: int = ECE_BINS) -> tuple[np.ndarray, ...]:
+    """Per non-empty bin: mean confidence, observed frequency and count, each (B,): the points of a
+    reliability diagram (the ECE is their count-weighted mean gap)."""
+    outcomes, confidences = np.asarray(outcomes, dtype=np.float64), np.asarray(confidences, dtype=np.float64)
+    which = np.minimum((confidences * bins).astype(int), bins - 1)
+    used = np.unique(which)
+    return (np.array([confidences[which == b].mean() for b in used]), np.array([outcomes[which == b].mean() for b in used]),
+            np.array([(which == b).sum() for b in used]))
 
 
 def _ratio(numerator: float, denominator: float) -> float:

@@ -13,7 +13,7 @@ from .record import RunRecord
 from .registry import FAMILIES, MODELS
 from .table import group_runs, mean_std
 
-KINDS = ("params-vs-metric", "curves", "roc", "spikes", "wiring")
+KINDS = ("params-vs-metric", "curves", "roc", "reliability", "spikes", "wiring")
 MARKERS = dict(zip(FAMILIES, "os^Dv"))  # paradigm family -> marker; a new family gets "x"
 
 
@@ -92,6 +92,38 @@ def roc(runs: list[RunRecord], axes) -> None:
     axes.legend(fontsize=6)
 
 
+def reliability_diagram(runs: list[RunRecord], axes) -> None:
+    """Observed frequency vs predicted probability on test, per row pooled over its seeds: the
+    positive class's probability for binary runs, the predicted class's confidence otherwise."""
+    from .metrics import ECE_BINS, expected_calibration_error, reliability
+
+    for group in group_runs(runs):
+        outcomes, confidences = [], []
+        for run in group.runs:
+            predictions = run.predictions()
+            if predictions is None:
+                continue
+            labels, probabilities = predictions
+            positive = run.dataset.get("positive")
+            if positive is None:
+                outcomes.append(probabilities.argmax(axis=1) == labels)
+                confidences.append(probabilities.max(axis=1))
+            else:
+                outcomes.append(labels == positive)
+                confidences.append(probabilities[:, positive])
+        if not outcomes:
+            continue
+        outcome, confidence = np.concatenate(outcomes), np.concatenate(confidences)
+        mean_confidence, observed, _ = reliability(outcome, confidence)
+        ece = expected_calibration_error(outcome, confidence)
+        axes.plot(mean_confidence, observed, marker=MARKERS.get(family(group.model), "x"),
+                  label=f"{_label(group)} (ECE {ece:.3f}, n={len(group.runs)})")
+    axes.plot([0, 1], [0, 1], ":", color="grey")
+    axes.set_xlabel(f"predicted probability ({ECE_BINS} bins)")
+    axes.set_ylabel("observed frequency")
+    axes.legend(fontsize=6)
+
+
 def spikes(runs: list[RunRecord], axes) -> None:
     """Spike rate per layer (spikes per neuron per step on test inputs) of each spiking run."""
     spiking = [run for run in runs if run.model.get("spike_rates")]
@@ -137,7 +169,7 @@ def plot(runs: list[RunRecord], kind: str, output: str | Path, metric: str = "te
         elif kind == "curves":
             curves(runs, metric, axes)
         else:
-            {"roc": roc, "spikes": spikes, "wiring": wiring}[kind](runs, axes)
+            {"roc": roc, "reliability": reliability_diagram, "spikes": spikes, "wiring": wiring}[kind](runs, axes)
         figure.tight_layout()
         temporary = output.with_name(f".{output.name}.tmp{output.suffix}")
         try:

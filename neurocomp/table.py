@@ -152,7 +152,9 @@ def load_reported(path: str | Path) -> list[dict]:
 
 
 def _lower_is_better(metric: str) -> bool:
-    return "loss" in metric or "time" in metric or metric.startswith("cost.")
+    from .metrics import LOWER_IS_BETTER  # here: scikit-learn is not for every command
+
+    return metric.split(".")[-1] in LOWER_IS_BETTER or "time" in metric or metric.startswith("cost.")
 
 
 def _is_count(metric: str) -> bool:

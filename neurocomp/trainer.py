@@ -23,7 +23,7 @@ from .data import Split
 from .encoders import Encoder
 from .errors import RunFailed, UsageError
 from .losses import LOSSES, probabilities
-from .metrics import METRIC_NAMES, classification_metrics
+from .metrics import LOWER_IS_BETTER, METRIC_NAMES, classification_metrics
 
 
 def _batches(split: Split, batch_size: int, order: torch.Tensor):
@@ -154,7 +154,7 @@ def fit(
     loss raises RunFailed with the result so far attached as ``error.result``.
     """
     monitor = config.monitor.removeprefix("val.")  # checked when the config was resolved
-    minimize = monitor == "loss"
+    minimize = monitor in LOWER_IS_BETTER
     optimizer = build_optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
     device = train.images.device
@@ -195,7 +195,7 @@ def fit(
         validation = evaluate(
             model, encoder, val, loss=config.loss, positive=positive, batch_size=config.batch_size, seed=config.seed + 1
         )
-        value = validation.loss if minimize else validation.metrics[monitor]
+        value = validation.loss if monitor == "loss" else validation.metrics[monitor]
         row = {
             "epoch": epoch,
             "lr": lr,

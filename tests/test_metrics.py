@@ -96,3 +96,26 @@ def test_macro_precision_counts_every_class_on_a_hand_built_5_class_case():
     # a one-class predictor: 2/10 for class 0, nothing else
     m = classification_metrics(labels, np.tile([0.6, 0.1, 0.1, 0.1, 0.1], (10, 1)), positive=None)
     assert m["precision"] == pytest.approx(0.2 / 5)
+
+
+def test_threshold_free_metrics_match_scikit_learn_and_a_hand_count():
+    from sklearn.metrics import average_precision_score, brier_score_loss
+
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 0])
+    p1 = np.array([0.1, 0.4, 0.35, 0.8, 0.65, 0.9, 0.3, 0.55])
+    m = classification_metrics(labels, np.stack([1 - p1, p1], 1), positive=1)
+    assert m["auprc"] == pytest.approx(average_precision_score(labels, p1))
+    assert m["brier"] == pytest.approx(brier_score_loss(labels, p1))
+    # ECE by hand, 15 bins of width 1/15: every probability here sits alone in its bin, so the ECE is
+    # the mean |outcome - probability|.
+    assert m["ece"] == pytest.approx(np.mean(np.abs(labels - p1)))
+
+
+def test_multi_class_brier_and_ece():
+    labels = np.array([0, 1, 2, 2])
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.5, 0.1, 0.4]])
+    m = classification_metrics(labels, probabilities, positive=None)
+    onehot = np.eye(3)[labels]
+    assert m["brier"] == pytest.approx(np.mean(np.sum((probabilities - onehot) ** 2, axis=1)))
+    # top-label confidences .7 .8 .4 .5 (correct, correct, correct, wrong), each in its own bin
+    assert m["ece"] == pytest.approx(np.mean(np.abs(np.array([1, 1, 1, 0]) - np.array([0.7, 0.8, 0.4, 0.5]))))

@@ -177,7 +177,7 @@ def trained_results(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("kind", ["params-vs-metric", "curves", "roc", "spikes", "wiring"])
+@pytest.mark.parametrize("kind", ["params-vs-metric", "curves", "roc", "reliability", "spikes", "wiring"])
 def test_every_plot_kind_draws_from_records(kind, trained_results, capsys):
     output = trained_results / "figures" / f"{kind}.png"
     assert main(["plot", str(trained_results / "res"), "--kind", kind, "--output", str(output)]) == 0
@@ -194,12 +194,15 @@ def test_report_puts_reported_and_reproduced_side_by_side(trained_results, capsy
     reported = trained_results / "reported.yaml"
     reported.write_text("rows:\n  - {dataset: tiny, model: snn, label: paper, metrics: {test.accuracy: 0.5}}\n")
     sweep = trained_results / "s.yaml"
-    sweep.write_text(sweep.read_text() + "title: Tiny study\nreported: reported.yaml\ndescription: Why it differs.\n")
+    sweep.write_text(sweep.read_text() + "title: Tiny study\nreported: reported.yaml\n"
+                     "description: Why it differs; SNN accuracy {snn:test.accuracy:pm} (paper {reported snn:test.accuracy}).\n")
     output = trained_results / "REPORT.md"
     assert main(["report", str(sweep), "--results", str(trained_results / "res"), "--output", str(output)]) == 0
     text = output.read_text()
     assert "## Tiny study" in text and "6 of 6 runs recorded" in text and "reported: paper" in text
-    assert "Why it differs." in text and "figures/s-params-vs-auc.png" in text
+    snn = [r.value("test.accuracy") for r in load_runs(trained_results / "res") if r.identity[1] == "snn"]
+    figure = f"{np.mean(snn):.3f} +- {np.std(snn, ddof=1):.3f}".replace("0.", ".")
+    assert f"Why it differs; SNN accuracy {figure} (paper .500)." in text and "figures/s-params-vs-auc.png" in text
     assert (trained_results / "figures" / "s-params-vs-auc.png").exists()
 
 
