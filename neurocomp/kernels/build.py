@@ -1,5 +1,5 @@
 """Compiling and loading the native CPU kernels (``csrc/*.cpp``): built on first use for this CPU
-and cached per environment, so two virtual environments never rebuild each other's kernels."""
+and cached per environment and source tree, so two virtual environments never rebuild each other's."""
 
 from __future__ import annotations
 
@@ -32,10 +32,11 @@ def _headers_digest() -> str:
 
 def build_directory(kernel: str) -> Path:
     """Where ``kernel`` is built: torch keys its cache by the extension's name only, so the folder
-    is keyed by what the binary depends on (torch, Python, machine, flags)."""
+    is keyed by what the binary depends on (torch, Python, machine, flags) and by where its sources
+    are (each environment or checkout has its own): two of them never rebuild each other's."""
     import torch
 
-    key = "|".join([torch.__version__, sys.version, platform.machine(), *CFLAGS])
+    key = "|".join([torch.__version__, sys.version, platform.machine(), *CFLAGS, str(SOURCES.resolve())])
     root = os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions"
     directory = Path(root) / f"neurocomp-{hashlib.sha256(key.encode()).hexdigest()[:12]}" / kernel
     directory.mkdir(parents=True, exist_ok=True)
