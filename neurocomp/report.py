@@ -8,7 +8,7 @@ placeholders that are filled from the same runs as its table, so prose and table
     {cfc:test.auc:pm}              mean +- sample std                        .871 +- .014
     {cfc:test.auc:std} {cfc:n}     the std alone; the number of seeds        .014   3
     {ltc[sequence=rows]:test.auc}  the row whose dataset or variant contains the text in brackets
-    {lstm:delta}                   ΔAUC vs the report's --reference model    +.016 [+.008, +.025]
+    {lstm:delta}                   ΔAUC vs the sweep's reference model       +.016 [+.008, +.025]
     {reported cfc:test.auc}        the study's own number (its reported row) .890
 
 A placeholder that matches no row, or several, stops the report with the reason.
@@ -55,14 +55,15 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
         reported = load_reported(sweep.reported) if sweep.reported else []
         sections += ["", f"## {sweep.title}", "", f"Sweep: `{path}` ({len(runs)} of {len(wanted)} runs recorded).", ""]
         if runs or reported:
-            has_reference = any(run.identity[1] == reference for run in runs)
-            headers, rows, best = build_table(runs, metrics, reported=reported, reference=reference if has_reference else None)
+            compared = sweep.reference or reference  # the sweep's own reference, else the command's
+            has_reference = any(run.identity[1] == compared for run in runs)
+            headers, rows, best = build_table(runs, metrics, reported=reported, reference=compared if has_reference else None)
             sections += [render(headers, rows, best, "markdown"), ""]
         if runs:
             figure = plot(runs, "params-vs-metric", figures / f"{Path(path).stem}-params-vs-auc.png", metric="test.auc")
             sections += [f"![test AUC vs trainable parameters]({figure.relative_to(output.parent)})", ""]
         if sweep.description:
-            sections += [fill(sweep.description.strip(), runs, reported, reference if runs else None), ""]
+            sections += [fill(sweep.description.strip(), runs, reported, sweep.reference or reference), ""]
     text = "\n".join(sections).rstrip() + "\n"
     atomic_write(output, lambda stream: stream.write(text.encode()))
     return output
@@ -87,7 +88,7 @@ def fill(text: str, runs: list, reported: list[dict], reference: str | None) -> 
             others = [g for g in groups if g.dataset == group.dataset and g.model == reference]
             result = paired_auc_difference(group.runs, others[0].runs) if reference and others else None
             if result is None:
-                raise UsageError(f"report: {match[0]} needs paired test predictions of the --reference model")
+                raise UsageError(f"report: {match[0]} needs paired test predictions of the sweep's reference model")
             return "{} [{}, {}]".format(*(_number(value, signed=True) for value in result))
         mean, std = mean_std(group.values(metric))
         if math.isnan(mean):

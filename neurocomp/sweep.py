@@ -28,7 +28,7 @@ from .record import RunRecord, run_id
 from .config import RunConfig, load_yaml, resolve, set_dotted
 from .errors import RunFailed, UsageError, one_line_warnings
 
-SWEEP_KEYS = ("title", "description", "reported", "base", "variants", "grid")
+SWEEP_KEYS = ("title", "description", "reported", "reference", "base", "variants", "grid")
 
 
 @dataclass
@@ -42,6 +42,7 @@ class Sweep:
     title: str = ""
     description: str = ""
     reported: Optional[Path] = None  # YAML of the published numbers, for tables and the report
+    reference: Optional[str] = None  # the model the report compares AUC against (ΔAUC column, {model:delta})
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -65,9 +66,11 @@ def load_sweep(path: str | Path) -> Sweep:
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise UsageError(f"{path}: grid key {key!r} needs a non-empty list of values")
-    reported = raw.get("reported")
+    reported, reference = raw.get("reported"), raw.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        raise UsageError(f"{path}: reference must be a model name, e.g. cnn")
     return Sweep(path, base, variants, grid, raw.get("title") or path.stem, raw.get("description") or "",
-                 path.parent / reported if reported else None)
+                 path.parent / reported if reported else None, reference)
 
 
 def expand(sweep: Sweep, out: Optional[str] = None) -> list[RunConfig]:
