@@ -21,7 +21,7 @@ from .allocator import retain_freed_memory
 from .config import TrainConfig
 from .data import Split
 from .encoders import Encoder
-from .errors import RunFailed, UsageError
+from .errors import RunFailed
 from .losses import LOSSES, probabilities
 from .metrics import LOWER_IS_BETTER, METRIC_NAMES, classification_metrics
 

@@ -1,7 +1,6 @@
 """The catalogue of bad input: every command line below ends with exit code 2, one line on stderr
 naming the problem, no traceback, and no file left behind in the results folder."""
 
-import json
 
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ no sweep description types a metric by hand."""
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from neurocomp.errors import UsageError

@@ -8,7 +8,6 @@ columns, channels or patches, or of consecutive chunks of its flattened features
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from dataclasses import dataclass
 from typing import Literal
