@@ -61,29 +61,21 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, positi
     classes = np.arange(num_classes)
     predictions = probabilities.argmax(axis=1)
     matrix = confusion_matrix(labels, predictions, labels=classes)
-    result = {
-        "accuracy": accuracy_score(labels, predictions),
-        "balanced_accuracy": _quiet(lambda: balanced_accuracy_score(labels, predictions)),
-    }
     if num_classes == 2:
         if positive not in (0, 1):
             raise ValueError(f"binary metrics need positive class 0 or 1, got {positive}")
-        negative = 1 - positive
-        tp, fn = matrix[positive, positive], matrix[positive, negative]
-        tn, fp = matrix[negative, negative], matrix[negative, positive]
-        sensitivity, specificity = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
+        result = decision_metrics(labels, predictions, positive)
         result.update(
-            sensitivity=sensitivity,
-            specificity=specificity,
-            precision=_ratio(tp, tp + fp),
-            f1=f1_score(labels, predictions, pos_label=positive, zero_division=np.nan),
-            gmean=math.sqrt(sensitivity * specificity),
             auc=_quiet(lambda: roc_auc_score(labels == positive, probabilities[:, positive])),
             auprc=_quiet(lambda: average_precision_score(labels == positive, probabilities[:, positive])),
             brier=_quiet(lambda: brier_score_loss(labels == positive, probabilities[:, positive])),
             ece=expected_calibration_error(labels == positive, probabilities[:, positive]),
         )
     else:
+        result = {
+            "accuracy": accuracy_score(labels, predictions),
+            "balanced_accuracy": _quiet(lambda: balanced_accuracy_score(labels, predictions)),
+        }
         recalls = recall_score(labels, predictions, labels=classes, average=None, zero_division=np.nan)
         negatives = matrix.sum() - matrix.sum(axis=1)
         false_positives = matrix.sum(axis=0) - np.diag(matrix)
@@ -105,6 +97,28 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, positi
     result["confusion_matrix"] = matrix.tolist()
     result["predicted_classes"] = int(len(np.unique(predictions)))
     return result
+
+
+DECISION_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "precision", "f1", "gmean")
+
+
+def decision_metrics(labels: np.ndarray, predictions: np.ndarray, positive: int) -> dict:
+    """The binary metrics of a decision: labels and predicted classes (N,), the positive class 0 or
+    1. Whatever made the decision (argmax at 0.5, a threshold chosen on validation), one formula."""
+    matrix = confusion_matrix(labels, predictions, labels=[0, 1])
+    negative = 1 - positive
+    tp, fn = matrix[positive, positive], matrix[positive, negative]
+    tn, fp = matrix[negative, negative], matrix[negative, positive]
+    sensitivity, specificity = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
+    return {
+        "accuracy": accuracy_score(labels, predictions),
+        "balanced_accuracy": _quiet(lambda: balanced_accuracy_score(labels, predictions)),
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "precision": _ratio(tp, tp + fp),
+        "f1": f1_score(labels, predictions, pos_label=positive, labels=[0, 1], zero_division=np.nan),
+        "gmean": math.sqrt(sensitivity * specificity),
+    }
 
 
 def expected_calibration_error(outcomes: np.ndarray, confidences: np.ndarray, bins: int = ECE_BINS) -> float:

@@ -170,13 +170,17 @@ class RunRecord:
 
     def quantities(self) -> list[str]:
         """Every dotted name :meth:`value` answers with a number for this record (``test.auc``,
-        ``params``, ``cost.macs``, ``epoch_time_s``, ...): what tables and plots can show."""
-        names = ["params"] if self.value("params") is not None else []
-        sections = {f"{split}.": values for split, values in self.metrics.items() if isinstance(values, dict)}
-        sections.update({"params.": self.params, "cost.": self.cost, "": self.to_dict()})
-        for prefix, values in sections.items():
-            names += [f"{prefix}{key}" for key in values if self.value(f"{prefix}{key}") is not None]
-        return sorted(set(names))
+        ``test.youden.sensitivity``, ``params``, ``cost.macs``, ``epoch_time_s``, ...): what tables
+        and plots can show. The draw spreads (``test.draws.std.*``) are shown beside their metric."""
+
+        def names(prefix: str, node) -> list[str]:
+            if isinstance(node, dict):
+                return [name for key, child in node.items() if key != "draws" for name in names(f"{prefix}{key}.", child)]
+            return [prefix[:-1]] if self.value(prefix[:-1]) is not None else []
+
+        top = {k: v for k, v in self.to_dict().items() if not isinstance(v, (dict, list))}  # epoch_time_s, ...
+        found = names("", self.metrics) + names("params.", self.params) + names("cost.", self.cost) + names("", top)
+        return sorted(set(found + (["params"] if self.value("params") is not None else [])))
 
     def history(self) -> list[dict]:
         """history.csv as a list of rows of floats (empty when absent)."""

@@ -29,6 +29,7 @@ from .encoders import Encoder
 from .errors import RunFailed, UsageError
 from .files import DiskSink
 from .metrics import parameter_counts
+from .operating_points import operating_points
 from .record import RunRecord, code_version, run_id
 from .trainer import evaluate, fit
 
@@ -193,6 +194,11 @@ def _train_and_evaluate(config: RunConfig, positive, encoder: Encoder, model: to
         name: {"loss": ev.loss, **ev.metrics, "draws": {"n": len(ev.probabilities), "std": ev.draw_std}}
         for name, ev in evaluations.items()
     }
+    if positive is not None and all(len(np.unique(ev.labels)) == 2 for ev in evaluations.values()):
+        # Binary: also the test metrics at a threshold chosen on validation, and ROC operating points.
+        record.metrics["test"].update(operating_points(
+            *((evaluations[name].labels, evaluations[name].probabilities) for name in ("val", "test")),
+            positive, seed=config.train.seed))
     record.best_epoch = result.best_epoch or None
     record.monitor = {"quantity": config.train.monitor, "best": result.best_value}
     record.epochs_run = len(result.history)
