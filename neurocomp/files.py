@@ -129,12 +129,15 @@ class DiskSink:
         record.write(self.staging)
 
     def history(self, rows: list[dict]) -> None:
+        """The epochs so far, as the staged history.csv."""
         write_history(self.staging / "history.csv", rows)
 
     def weights(self, state: dict) -> None:
+        """The best weights, as the staged model.pt."""
         write_weights(self.staging / "model.pt", state)
 
     def predictions(self, arrays: dict) -> None:
+        """Labels and probabilities per split (name -> array), as the staged predictions.npz."""
         write_predictions(self.staging / "predictions.npz", **arrays)
 
     def publish(self, record) -> bool:

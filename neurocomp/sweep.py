@@ -138,6 +138,8 @@ def run_task(config_dict: dict, threads: int, keep_in_memory: bool = False) -> d
 
 @dataclass
 class SweepSummary:
+    """What a sweep call did with its runs, for its closing line and exit code."""
+
     total: int
     skipped: int = 0  # recorded before (completed, or failed and not retried)
     completed: int = 0
