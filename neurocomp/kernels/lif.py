@@ -74,8 +74,10 @@ def options(neuron: torch.nn.Module) -> tuple[float, float, float, int]:
 
 
 def plan(neuron: Optional[torch.nn.Module], device: torch.device, dtype: torch.dtype) -> Decision:
-    """Whether the LIF kernel computes ``neuron`` on tensors of ``device`` and ``dtype``."""
-    return decide(KERNEL, device, dtype, lambda: mismatch(neuron))
+    """Whether a LIF kernel computes ``neuron`` on tensors of ``device`` and ``dtype``: the C++ one on
+    the CPU, the Triton one (``triton_lif.py``) on CUDA."""
+    kernel = "triton_lif" if device.type == "cuda" else KERNEL
+    return decide(kernel, device, dtype, lambda: mismatch(neuron))
 
 
 class _FusedLeaky(torch.autograd.Function):
@@ -97,8 +99,14 @@ class _FusedLeaky(torch.autograd.Function):
 def leaky_over_time(neuron: Optional[torch.nn.Module], current: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
     """Spikes and membranes ``(T, B, ...)`` of ``neuron`` (snnTorch ``Leaky``, zero initial state)
     driven by ``current`` ``(T, B, ...)``; None where the kernel does not apply (then step it)."""
-    if not plan(neuron, current.device, current.dtype).native:
+    decision = plan(neuron, current.device, current.dtype)
+    if not decision.native:
         return None
+    if decision.kernel != KERNEL:  # CUDA: the Triton kernel, on the logical layout
+        from .triton_lif import leaky
+
+        spikes, membranes = leaky(current.reshape(len(current), -1), *options(neuron))
+        return spikes.view(current.shape), membranes.view(current.shape)
     # Elementwise over time: walk the memory in its own order (channels-last conv output included)
     # instead of copying it into the logical order and back.
     order = sorted(range(current.dim()), key=lambda d: -current.stride(d))

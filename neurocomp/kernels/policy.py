@@ -55,6 +55,16 @@ def backend(name: str) -> Iterator[None]:
         _setting = saved
 
 
+def _available(kernel: str) -> bool:
+    if kernel.startswith("triton_"):
+        try:
+            import triton  # noqa: F401  (ships with torch's CUDA builds)
+        except ImportError:
+            return False
+        return True
+    return build.load(kernel) is not None
+
+
 def decide(kernel: str, device: torch.device, dtype: torch.dtype, mismatch: Callable[[], Optional[str]]) -> Decision:
     """Whether ``kernel`` computes a module on tensors of ``device`` and ``dtype``; ``mismatch()``
     says how the module's maths differs from the kernel's (None: it does not)."""
@@ -62,12 +72,13 @@ def decide(kernel: str, device: torch.device, dtype: torch.dtype, mismatch: Call
     if setting == "library":
         return Decision(kernel, False, "model.backend is library")
     reason = mismatch()
-    if reason is None and device.type != "cpu":
-        reason = f"the native kernels are for CPU tensors, not {device.type}"
+    wanted = "cuda" if kernel.startswith("triton_") else "cpu"  # C++ kernels run on the CPU, Triton's on CUDA
+    if reason is None and device.type != wanted:
+        reason = f"the {kernel} kernel is for {wanted.upper()} tensors, not {device.type}"
     if reason is None and dtype not in (torch.float32, torch.float64):
         reason = f"the native kernels compute in float32/64, not {dtype}"
-    if reason is None and build.load(kernel) is None:
-        reason = f"the {kernel} kernel could not be compiled here"
+    if reason is None and not _available(kernel):
+        reason = f"the {kernel} kernel could not be {'loaded' if wanted == 'cuda' else 'compiled'} here"
     if reason is None:
         return Decision(kernel, True)
     if setting == "native":

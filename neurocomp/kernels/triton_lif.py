@@ -1,0 +1,78 @@
+"""snnTorch's ``Leaky`` over all time steps on the GPU, in Triton: each program walks a block of
+neurons through the T steps forward (and back), where snnTorch launches a dozen kernels per step.
+
+The equations are those of ``csrc/lif.h`` (reset delayed, subtract / zero / none, fast-sigmoid
+surrogate); :mod:`.lif` decides when a module computes exactly them. The seam selects this kernel
+for CUDA tensors. Its tests run it on the CPU under ``TRITON_INTERPRET=1`` (Triton's interpreter
+executes the kernels with NumPy), against snnTorch's own autograd in fp64.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+KERNEL = "triton_lif"
+BLOCK = 256
+
+
+@triton.jit
+def _forward(current, spikes, membranes, steps, count, beta, threshold, mode, BLOCK: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = offsets < count
+    mem = tl.zeros([BLOCK], dtype=current.dtype.element_ty)
+    subtract = (mode == 0).to(mem.dtype)
+    zero = (mode == 1).to(mem.dtype)
+    for t in range(steps):
+        drive = tl.load(current + t * count + offsets, mask=inside, other=0.0)
+        reset = (mem - threshold > 0).to(mem.dtype)
+        mem = beta * (1.0 - zero * reset) * mem + drive - subtract * reset * threshold
+        tl.store(membranes + t * count + offsets, mem, mask=inside)
+        tl.store(spikes + t * count + offsets, (mem - threshold > 0).to(mem.dtype), mask=inside)
+
+
+@triton.jit
+def _backward(grad_spikes, grad_membranes, membranes, grad_current, steps, count, beta, threshold, slope, mode,
+              BLOCK: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = offsets < count
+    carry = tl.zeros([BLOCK], dtype=membranes.dtype.element_ty)
+    for k in range(steps):
+        t = steps - 1 - k
+        mem = tl.load(membranes + t * count + offsets, mask=inside, other=0.0)
+        distance = tl.abs(mem - threshold) * slope + 1.0
+        total = (tl.load(grad_membranes + t * count + offsets, mask=inside, other=0.0)
+                 + tl.load(grad_spikes + t * count + offsets, mask=inside, other=0.0) / (distance * distance) + carry)
+        tl.store(grad_current + t * count + offsets, total, mask=inside)
+        # d mem[t] / d mem[t-1]: beta, or 0 through a zero reset that fired (t = 0: never read again)
+        before = tl.load(membranes + (t - 1) * count + offsets, mask=inside & (t > 0), other=0.0)
+        carry = total * tl.where((mode == 1) & (before - threshold > 0), 0.0, beta)
+
+
+class _TritonLeaky(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current, beta, threshold, slope, mode):
+        steps, count = current.shape
+        spikes, membranes = torch.empty_like(current), torch.empty_like(current)
+        _forward[(triton.cdiv(count, BLOCK),)](current, spikes, membranes, steps, count, beta, threshold, mode,
+                                               BLOCK=BLOCK)
+        ctx.save_for_backward(membranes)
+        ctx.constants = beta, threshold, slope, mode
+        return spikes, membranes
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_membranes):
+        (membranes,) = ctx.saved_tensors
+        beta, threshold, slope, mode = ctx.constants
+        steps, count = membranes.shape
+        grad = torch.empty_like(membranes)
+        _backward[(triton.cdiv(count, BLOCK),)](grad_spikes.contiguous(), grad_membranes.contiguous(), membranes, grad,
+                                                steps, count, beta, threshold, slope, mode, BLOCK=BLOCK)
+        return grad, None, None, None, None
+
+
+def leaky(current: torch.Tensor, beta: float, threshold: float, slope: float, mode: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes and membranes ``(T, N)`` of LIF neurons (``csrc/lif.h``'s equations, zero initial
+    state) driven by ``current`` ``(T, N)``, contiguous; differentiable w.r.t. ``current``."""
+    return _TritonLeaky.apply(current.contiguous(), beta, threshold, slope, mode)
