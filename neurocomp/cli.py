@@ -111,10 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     bench.add_argument("--json", action="store_true", help="one JSON object keyed by workload on stdout")
 
-    export = commands.add_parser("export", help="export a run's best model (ONNX), checked with ONNX Runtime")
+    export = commands.add_parser("export", help="export a run's best model (ONNX, checked with ONNX Runtime) or its "
+                                                "predictions for MedMNIST's own Evaluator")
     export.add_argument("run_dir", help="a run folder: results/runs/<run_id>")
-    export.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only format)")
-    export.add_argument("--output", help="file (default: RUN_DIR/model.onnx)")
+    formats = export.add_mutually_exclusive_group(required=True)
+    formats.add_argument("--onnx", action="store_true", help="the model as ONNX")
+    formats.add_argument("--medmnist", action="store_true",
+                         help="val and test predictions as MedMNIST Evaluator CSVs ({flag}_{split}_[AUC]..._[ACC]...@{run}.csv)")
+    export.add_argument("--output", help="file (--onnx; default RUN_DIR/model.onnx) or folder (--medmnist; default RUN_DIR)")
 
     report = commands.add_parser("report", help="reported vs reproduced, per study sweep, as markdown")
     report.add_argument("sweeps", nargs="+", help="study sweep files")
@@ -287,9 +291,9 @@ def torch_threads(count: int) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .export import export_onnx
+    from .export import export_medmnist, export_onnx
 
-    result = export_onnx(args.run_dir, args.output)
+    result = (export_medmnist if args.medmnist else export_onnx)(args.run_dir, args.output)
     print(tabulate(list(result.items()), tablefmt="plain"))
     return 0
 

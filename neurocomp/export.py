@@ -1,4 +1,6 @@
-"""ONNX export of a recorded run's best model, checked against PyTorch with ONNX Runtime."""
+"""Exports of a recorded run: its best model as ONNX (checked against PyTorch with ONNX Runtime), and
+its predictions in the CSV layout of MedMNIST's own ``Evaluator`` (scored by it, so a result compares
+with the official code)."""
 
 from __future__ import annotations
 
@@ -61,3 +63,34 @@ def _median_ms(function, repeats: int = 20) -> float:
         function()
         times.append(time.perf_counter() - started)
     return float(np.median(times) * 1e3)
+
+
+def export_medmnist(run_dir: str | Path, output: str | Path | None = None) -> dict:
+    """Write the run's val and test probabilities ``(N, K)`` as MedMNIST ``Evaluator`` result files
+    (``{flag}{size}_{split}_[AUC]{auc}_[ACC]{acc}@{run_id}.csv`` in ``output``, default the run
+    folder), scored by MedMNIST's evaluator on the dataset's own labels. Returns, per split, the
+    path and the AUC and accuracy by MedMNIST and by this suite. UsageError for a run on a dataset
+    that is not an official MedMNIST set, or when its file is not in the data folder."""
+    from .data import DATASETS, data_dir
+    from .record import RunRecord
+
+    record = RunRecord.read(run_dir)
+    name, size = record.config["dataset"]["name"], record.config["dataset"].get("size", 28)
+    info = DATASETS.get(name)
+    if info is None or not info.downloadable:
+        raise UsageError(f"dataset {name!r} is not an official MedMNIST set; MedMNIST's Evaluator cannot score it")
+    folder = data_dir(record.config["dataset"].get("data_dir"))
+    if not (folder / info.filename(size)).exists():
+        raise UsageError(f"MedMNIST's Evaluator reads the labels from {folder / info.filename(size)}, which is not there")
+    from medmnist import Evaluator
+
+    output = Path(output) if output else record.directory
+    output.mkdir(parents=True, exist_ok=True)
+    result = {}
+    for split in ("val", "test"):
+        _, probabilities = record.predictions(split)
+        scored = Evaluator(info.flag, split, size=size, root=str(folder)).evaluate(probabilities, str(output), run=record.run_id)
+        result[split] = {"medmnist_auc": float(scored.AUC), "medmnist_acc": float(scored.ACC),
+                         "ours_auc": record.metrics[split]["auc"], "ours_acc": record.metrics[split]["accuracy"]}
+    result["folder"] = str(output)
+    return result

@@ -1,7 +1,9 @@
-"""ONNX export round trip: the exported model gives PyTorch's outputs; bad run folders exit 2."""
+"""Exports: the ONNX model gives PyTorch's outputs; the MedMNIST-Evaluator CSVs score as the run did;
+bad run folders exit 2."""
 
 import json
 
+import numpy as np
 import pytest
 
 from neurocomp.cli import main
@@ -35,3 +37,33 @@ def test_export_of_a_missing_run_or_one_without_weights(tmp_path, capsys):
     assert main(["export", str(run_dir), "--onnx"]) == 2
     err = capsys.readouterr().err
     assert "lacks config.dataset.name" in err and err.count("\n") == 1
+
+
+def test_predictions_export_for_medmnist_evaluator(tmp_path, capsys):
+    # A file in the official layout under the official name: MedMNIST's own Evaluator scores the
+    # exported predictions, and its AUC and accuracy equal the run's.
+    from conftest import make_npz
+    from medmnist import Evaluator
+
+    data = tmp_path / "data"
+    data.mkdir()
+    make_npz(data / "breastmnist.npz")
+    assert main(["run", "breast", "--model", "mlp", "--data-dir", str(data), "--out", str(tmp_path / "res"),
+                 "--epochs", "1", "--quiet", "--set", "dataset.verify=false"]) == 0
+    (run_dir,) = (tmp_path / "res" / "runs").iterdir()
+    capsys.readouterr()
+    assert main(["export", str(run_dir), "--medmnist"]) == 0
+    (test_csv,) = run_dir.glob("breastmnist_test_[[]AUC[]]*@*.csv")
+    record = json.loads((run_dir / "run.json").read_text())
+    assert test_csv.name.endswith(f"@{record['run_id']}.csv")
+    scores = np.loadtxt(test_csv, delimiter=",")[:, 1:]  # Evaluator's layout: index, then one column per class
+    scored = Evaluator("breastmnist", "test", root=str(data)).evaluate(scores)
+    assert scored.AUC == pytest.approx(record["metrics"]["test"]["auc"])
+    assert scored.ACC == pytest.approx(record["metrics"]["test"]["accuracy"])
+
+
+def test_medmnist_export_of_a_custom_file_is_refused(npz_2d, tmp_path, capsys):
+    assert main(["run", str(npz_2d), "--model", "mlp", "--out", str(tmp_path), "--epochs", "1", "--quiet"]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert main(["export", str(run_dir), "--medmnist"]) == 2
+    assert "not an official MedMNIST set" in capsys.readouterr().err
