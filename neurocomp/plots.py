@@ -117,7 +117,7 @@ def reliability_diagram(runs: list[RunRecord], axes) -> None:
         mean_confidence, observed, _ = reliability(outcome, confidence)
         ece = expected_calibration_error(outcome, confidence)
         axes.plot(mean_confidence, observed, marker=MARKERS.get(family(group.model), "x"),
-                  label=f"{_label(group)} (ECE {ece:.3f}, n={len(group.runs)})")
+                  label=f"ECE {ece:.3f}, n={len(group.runs)}: {_label(group)}")  # the ECE first: labels run long
     axes.plot([0, 1], [0, 1], ":", color="grey")
     axes.set_xlabel(f"predicted probability ({ECE_BINS} bins)")
     axes.set_ylabel("observed frequency")
