@@ -15,7 +15,7 @@ CHECK = """
 import torch
 from snntorch import surrogate
 from neurocomp import kernels
-from neurocomp.kernels.triton_lif import leaky
+from neurocomp.kernels import triton_lif
 from neurocomp.models.snn import LeakyLayer
 
 for reset in ("subtract", "zero", "none"):
@@ -25,7 +25,7 @@ for reset in ("subtract", "zero", "none"):
                              learn_threshold=False).to(dtype)
         current = (torch.randn(12, 300, dtype=dtype) * 1.5).requires_grad_()
         weights = torch.randn(2, 12, 300).to(dtype)
-        spikes, membranes = leaky(current, *kernels.lif.options(neurons.neuron))
+        spikes, membranes = kernels.lif.over_time(triton_lif, neurons.neuron, current)
         ours = torch.autograd.grad((spikes * weights[0] + membranes * weights[1]).sum(), current)[0]
         with kernels.backend("library"):
             ref_spikes, ref_membranes = neurons(current)

@@ -81,36 +81,42 @@ def plan(neuron: Optional[torch.nn.Module], device: torch.device, dtype: torch.d
 
 
 class _FusedLeaky(torch.autograd.Function):
+    """The LIF recurrence by ``kernel``: the C++ module on the CPU, ``triton_lif`` on CUDA (one interface)."""
+
     @staticmethod
-    def forward(ctx, current, beta, threshold, slope, mode):
-        spikes, membranes = build.load(KERNEL).forward(current, beta, threshold, mode)
+    def forward(ctx, current, kernel, beta, threshold, slope, mode):
+        spikes, membranes = kernel.forward(current, beta, threshold, mode)
         ctx.save_for_backward(membranes)
-        ctx.constants = beta, threshold, slope, mode
+        ctx.kernel, ctx.constants = kernel, (beta, threshold, slope, mode)
         return spikes, membranes
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_membranes):
         (membranes,) = ctx.saved_tensors
-        grad = build.load(KERNEL).backward(grad_spikes.contiguous(), grad_membranes.contiguous(), membranes,
-                                           *ctx.constants)
-        return grad, None, None, None, None
+        grad = ctx.kernel.backward(grad_spikes.contiguous(), grad_membranes.contiguous(), membranes, *ctx.constants)
+        return grad, None, None, None, None, None
 
 
 def leaky_over_time(neuron: Optional[torch.nn.Module], current: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
     """Spikes and membranes ``(T, B, ...)`` of ``neuron`` (snnTorch ``Leaky``, zero initial state)
-    driven by ``current`` ``(T, B, ...)``; None where the kernel does not apply (then step it)."""
+    driven by ``current`` ``(T, B, ...)``; None where no kernel applies (then step it)."""
     decision = plan(neuron, current.device, current.dtype)
     if not decision.native:
         return None
-    if decision.kernel != KERNEL:  # CUDA: the Triton kernel, on the logical layout
-        from .triton_lif import leaky
+    if decision.kernel == KERNEL:
+        return over_time(build.load(KERNEL), neuron, current)
+    from . import triton_lif  # CUDA: imported only there
 
-        spikes, membranes = leaky(current.reshape(len(current), -1), *options(neuron))
-        return spikes.view(current.shape), membranes.view(current.shape)
+    return over_time(triton_lif, neuron, current)
+
+
+def over_time(kernel, neuron: torch.nn.Module, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes and membranes ``(T, B, ...)`` of ``neuron`` by ``kernel`` (the C++ ``lif`` module or
+    :mod:`.triton_lif`: one interface), for a neuron :func:`mismatch` accepted."""
     # Elementwise over time: walk the memory in its own order (channels-last conv output included)
     # instead of copying it into the logical order and back.
     order = sorted(range(current.dim()), key=lambda d: -current.stride(d))
     dense = current.permute(order).contiguous()
-    spikes, membranes = _FusedLeaky.apply(dense.view(len(current), -1), *options(neuron))
+    spikes, membranes = _FusedLeaky.apply(dense.view(len(current), -1), kernel, *options(neuron))
     inverse = sorted(range(len(order)), key=order.__getitem__)
     return spikes.view(dense.shape).permute(inverse), membranes.view(dense.shape).permute(inverse)

@@ -50,29 +50,20 @@ def _backward(grad_spikes, grad_membranes, membranes, grad_current, steps, count
         carry = total * tl.where((mode == 1) & (before - threshold > 0), 0.0, beta)
 
 
-class _TritonLeaky(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, current, beta, threshold, slope, mode):
-        steps, count = current.shape
-        spikes, membranes = torch.empty_like(current), torch.empty_like(current)
-        _forward[(triton.cdiv(count, BLOCK),)](current, spikes, membranes, steps, count, beta, threshold, mode,
-                                               BLOCK=BLOCK)
-        ctx.save_for_backward(membranes)
-        ctx.constants = beta, threshold, slope, mode
-        return spikes, membranes
-
-    @staticmethod
-    def backward(ctx, grad_spikes, grad_membranes):
-        (membranes,) = ctx.saved_tensors
-        beta, threshold, slope, mode = ctx.constants
-        steps, count = membranes.shape
-        grad = torch.empty_like(membranes)
-        _backward[(triton.cdiv(count, BLOCK),)](grad_spikes.contiguous(), grad_membranes.contiguous(), membranes, grad,
-                                                steps, count, beta, threshold, slope, mode, BLOCK=BLOCK)
-        return grad, None, None, None, None
+def forward(current: torch.Tensor, beta: float, threshold: float, mode: int) -> list[torch.Tensor]:
+    """Spikes and membranes ``(T, N)`` of LIF neurons driven by ``current`` ``(T, N)`` (contiguous)
+    from a zero state: the C++ ``lif`` kernel's interface, so :mod:`.lif` runs either."""
+    steps, count = current.shape
+    spikes, membranes = torch.empty_like(current), torch.empty_like(current)
+    _forward[(triton.cdiv(count, BLOCK),)](current, spikes, membranes, steps, count, beta, threshold, mode, BLOCK=BLOCK)
+    return [spikes, membranes]
 
 
-def leaky(current: torch.Tensor, beta: float, threshold: float, slope: float, mode: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spikes and membranes ``(T, N)`` of LIF neurons (``csrc/lif.h``'s equations, zero initial
-    state) driven by ``current`` ``(T, N)``, contiguous; differentiable w.r.t. ``current``."""
-    return _TritonLeaky.apply(current.contiguous(), beta, threshold, slope, mode)
+def backward(grad_spikes: torch.Tensor, grad_membranes: torch.Tensor, membranes: torch.Tensor, beta: float,
+             threshold: float, slope: float, mode: int) -> torch.Tensor:
+    """The gradient ``(T, N)`` w.r.t. the input current, from those of the spikes and membranes."""
+    steps, count = membranes.shape
+    grad = torch.empty_like(membranes)
+    _backward[(triton.cdiv(count, BLOCK),)](grad_spikes, grad_membranes, membranes, grad, steps, count, beta, threshold,
+                                            slope, mode, BLOCK=BLOCK)
+    return grad
