@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import UsageError
+from .files import remove_staging
 
 HEARTBEAT_SECONDS = 30.0
 STALE_SECONDS = 600.0  # ten missed heartbeats
@@ -67,8 +68,8 @@ class Claim:
         self._made: list[Path] = []
 
     def acquire(self) -> bool:
-        """Claim the run (taking over a stale claim); False when a live claim is someone else's.
-        UsageError when the results folder cannot be made (e.g. ``--out`` names a file)."""
+        """Claim the run (taking over a stale claim, removing its leftover staging folders); False when a
+        live claim is someone else's. UsageError when the results folder cannot be made (e.g. ``--out`` names a file)."""
         folder = self.path.parent
         # The folders this claim makes are removed again if the run leaves nothing in them.
         self._made = [p for p in (folder, *folder.parents) if not p.exists()]
@@ -87,6 +88,7 @@ class Claim:
                 continue
             with os.fdopen(handle, "w") as stream:
                 json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}, stream)
+            remove_staging(self.run_dir)  # nobody else runs it now: any staging folder is a killed run's
             self._beat = threading.Thread(target=self._heartbeat, daemon=True)
             self._beat.start()
             return True

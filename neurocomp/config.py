@@ -225,8 +225,7 @@ def resolve(raw: dict) -> RunConfig:
 
     check_dataset(dataset)
     evaluation = _strict_dataclass(EvalConfig, raw.get("eval"), "eval")
-    if evaluation.draws < 1:
-        raise UsageError(f"eval.draws must be at least 1, got {evaluation.draws}")
+    _check_ranges("eval", evaluation)
     return RunConfig(
         dataset=dataset,
         eval=evaluation,
@@ -238,27 +237,34 @@ def resolve(raw: dict) -> RunConfig:
     )
 
 
-# train.<key>: (rule, what it must be); every run and every sweep entry is checked before any work.
-_TRAIN_RANGES = {
-    "epochs": (lambda v: v >= 1, "at least 1"),
-    "batch_size": (lambda v: v >= 1, "at least 1"),
-    "lr": (lambda v: 0 < v < float("inf"), "positive"),
-    "weight_decay": (lambda v: 0 <= v < float("inf"), "0 or more"),
-    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "step_size": (lambda v: v >= 1, "at least 1"),
-    "gamma": (lambda v: 0 < v < float("inf"), "positive"),
-    "patience": (lambda v: v is None or v >= 1, "at least 1 (or null: never stop early)"),
-    "min_delta": (lambda v: 0 <= v < float("inf"), "0 or more"),
-    "seed": (lambda v: 0 <= v < 2**32, "in [0, 2^32) (numpy's seed range)"),
-    "threads": (lambda v: v is None or v >= 1, "at least 1 (or null: torch's choice)"),
+# <section>.<key>: (rule, what it must be); every run and every sweep entry is checked before any work.
+_RANGES = {
+    "train": {
+        "epochs": (lambda v: v >= 1, "at least 1"),
+        "batch_size": (lambda v: v >= 1, "at least 1"),
+        "lr": (lambda v: 0 < v < float("inf"), "positive"),
+        "weight_decay": (lambda v: 0 <= v < float("inf"), "0 or more"),
+        "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+        "step_size": (lambda v: v >= 1, "at least 1"),
+        "gamma": (lambda v: 0 < v < float("inf"), "positive"),
+        "patience": (lambda v: v is None or v >= 1, "at least 1 (or null: never stop early)"),
+        "min_delta": (lambda v: 0 <= v < float("inf"), "0 or more"),
+        "seed": (lambda v: 0 <= v < 2**32, "in [0, 2^32) (numpy's seed range)"),
+        "threads": (lambda v: v is None or v >= 1, "at least 1 (or null: torch's choice)"),
+    },
+    "eval": {"draws": (lambda v: v >= 1, "at least 1")},
 }
 
 
-def _check_train(train: TrainConfig) -> None:
-    for key, (valid, expected) in _TRAIN_RANGES.items():
-        value = getattr(train, key)
+def _check_ranges(section: str, values) -> None:
+    for key, (valid, expected) in _RANGES[section].items():
+        value = getattr(values, key)
         if not valid(value):
-            raise UsageError(f"train.{key} must be {expected}, got {value!r}")
+            raise UsageError(f"{section}.{key} must be {expected}, got {value!r}")
+
+
+def _check_train(train: TrainConfig) -> None:
+    _check_ranges("train", train)
     from .metrics import METRIC_NAMES  # here: scikit-learn is not for every command
 
     quantities = ["val.loss", *(f"val.{name}" for name in METRIC_NAMES)]

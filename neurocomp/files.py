@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import UsageError
 
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -121,7 +122,7 @@ class DiskSink:
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
-        self.staging = self.run_dir.parent / f".{self.run_dir.name}.staging.{os.getpid()}"
+        self.staging = staging_folder(self.run_dir, os.getpid())
         self.published = False  # whether the run's end went through publish()
 
     def record(self, record) -> None:
@@ -156,6 +157,19 @@ class DiskSink:
             exchange(self.staging, self.run_dir)
         shutil.rmtree(self.staging, ignore_errors=True)
         return not kept
+
+
+def staging_folder(run_dir: Path, pid: int) -> Path:
+    """Where process ``pid`` stages the files of the run folder ``run_dir``."""
+    return run_dir.parent / f".{run_dir.name}.staging.{pid}"
+
+
+def remove_staging(run_dir: Path) -> None:
+    """Remove every staging folder of ``run_dir``: called by whoever has just claimed the run, for
+    whom they are leftovers of a killed process."""
+    for leftover in run_dir.parent.glob(f".{run_dir.name}.staging.*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
 
 class MemorySink:
     """Keeps the latest of each file in memory, for a run on another machine (a Ray task): the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -25,12 +26,17 @@ def _binary_cross_entropy(model, inputs, labels):
     return F.binary_cross_entropy_with_logits(logits[:, 0], labels.to(logits.dtype)), logits
 
 
+@functools.lru_cache(maxsize=1)
+def _ce_rate():
+    from snntorch import functional  # here: only spiking runs need snnTorch's losses
+
+    return functional.ce_rate_loss()
+
+
 def _rate(model, inputs, labels):
     # snnTorch's rate loss: cross-entropy of the output spikes at every step, averaged over steps.
-    from snntorch import functional
-
     logits, spikes = model.forward_with_spikes(inputs)
-    return functional.ce_rate_loss()(spikes, labels), logits
+    return _ce_rate()(spikes, labels), logits
 
 
 LOSSES: dict[str, LossFn] = {"cross_entropy": _cross_entropy, "bce": _binary_cross_entropy, "rate": _rate}

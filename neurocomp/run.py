@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import shutil
 import statistics
 import sys
 import time
@@ -63,19 +62,15 @@ def run_dir(config: RunConfig) -> Path:
 @contextlib.contextmanager
 def claimed(config: RunConfig) -> Iterator[None]:
     """Hold the claim on the run of ``config`` while in this block; UsageError when another live
-    process holds it. Leftover staging folders of the run (a killed process's) are removed."""
+    process holds it."""
     directory = run_dir(config)
     claim = Claim(directory)
     if not claim.acquire():
         who = holder(directory) or {}
         raise UsageError(f"run {directory.name} is being trained by pid {who.get('pid')} on {who.get('host')}; "
                          f"wait for it, or delete {claim.path} if that process is gone")
-    try:
-        for leftover in directory.parent.glob(f".{directory.name}.staging.*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+    with claim:
         yield
-    finally:
-        claim.release()
 
 
 def execute(config: RunConfig, *, progress: bool = True, sink=None) -> RunRecord:

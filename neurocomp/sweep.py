@@ -13,9 +13,8 @@ import copy
 import itertools
 import multiprocessing
 import os
-import shutil
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -220,8 +219,6 @@ def run_sweep(
             summary.skipped += 1
             bar.update()
             return None
-        for leftover in run_dir(config).parent.glob(f".{run_dir(config).name}.staging.*"):
-            shutil.rmtree(leftover, ignore_errors=True)  # a killed process's: the claim was stale
         return taken
 
     try:
@@ -236,17 +233,20 @@ def run_sweep(
 
 def _run_local(pending: list[RunConfig], threads: int, workers: int, claim, finish) -> None:
     """Runs in this process (one worker) or in ``workers`` spawned processes, each claimed when it starts."""
-    if workers == 1:
-        for config in pending:
-            taken = claim(config)
-            if taken is not None:
-                with taken:
-                    finish(config, run_task(config.to_dict(), threads))
+    if workers == 1:  # here, one at a time: a submitted run is done when submit returns
+        _window(pending, 1, claim, finish, submit=lambda c: _finished(run_task(c.to_dict(), threads)),
+                wait_any=lambda futures: futures, result=lambda f: f.result())
         return
     context = multiprocessing.get_context("spawn")  # no forked torch thread pools
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         _window(pending, workers, claim, finish, submit=lambda c: pool.submit(run_task, c.to_dict(), threads),
                 wait_any=lambda handles: wait(handles, return_when=FIRST_COMPLETED)[0], result=lambda f: f.result())
+
+
+def _finished(outcome: dict) -> Future:
+    future: Future = Future()
+    future.set_result(outcome)
+    return future
 
 
 def _window(pending, size: int, claim, finish, *, submit, wait_any, result) -> None:
@@ -257,8 +257,14 @@ def _window(pending, size: int, claim, finish, *, submit, wait_any, result) -> N
             while queue and len(running) < size:
                 config = queue.pop(0)
                 taken = claim(config)
-                if taken is not None:
-                    running[submit(config)] = (config, taken)
+                if taken is None:
+                    continue
+                try:
+                    handle = submit(config)
+                except BaseException:  # an interrupted run in this process: its claim goes with it
+                    taken.release()
+                    raise
+                running[handle] = (config, taken)
             for handle in wait_any(list(running)) if running else ():
                 config, taken = running.pop(handle)
                 try:

@@ -86,7 +86,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def paired_auc_difference(
-    runs: list[RunRecord], reference: list[RunRecord], *, draws: int = 2000, seed: int = 0
+    runs: list[RunRecord], reference: list[RunRecord], *, replicates: int = 2000, seed: int = 0
 ) -> Optional[tuple[float, float, float]]:
     """AUC(runs) - AUC(reference) on the test split: the mean over seeds paired by seed, and a 95%
     interval from a two-level paired bootstrap. Each replicate resamples the test cases once, shared
@@ -111,12 +111,16 @@ def paired_auc_difference(
     if not pairs or any(len(pair[0]) != len(pairs[0][0]) for pair in pairs):
         return None
     rng = np.random.default_rng(seed)
-    cases = rng.integers(0, len(pairs[0][0]), size=(draws, len(pairs[0][0])))  # shared by seeds and models
+    cases = rng.integers(0, len(pairs[0][0]), size=(replicates, len(pairs[0][0])))  # shared by seeds and models
     every = np.arange(len(pairs[0][0]))[None]
-    per_seed = np.stack([_draws_auc(p[cases], a, cases) - _draws_auc(p[cases], b, cases) for p, a, b in pairs], axis=1)
-    observed = np.mean([_draws_auc(p[every], a, every)[0] - _draws_auc(p[every], b, every)[0] for p, a, b in pairs])
-    chosen = rng.integers(0, len(pairs), size=(draws, len(pairs)))  # the seeds of each replicate
-    differences = np.take_along_axis(per_seed, chosen, axis=1).mean(axis=1)
+
+    def difference(positive, mine, theirs, rows):  # AUC(mine) - AUC(theirs) on each row of case indices
+        return _draws_auc(positive[rows], mine, rows) - _draws_auc(positive[rows], theirs, rows)
+
+    per_seed = np.stack([difference(*pair, cases) for pair in pairs], axis=1)
+    observed = np.mean([difference(*pair, every)[0] for pair in pairs])
+    chosen = rng.integers(0, len(pairs), size=(replicates, len(pairs)))  # the seeds of each replicate
+    differences = np.take_along_axis(per_seed, chosen, axis=1).mean(axis=1)  # (replicates,)
     low, high = np.nanpercentile(differences, [2.5, 97.5])
     return float(observed), float(low), float(high)
 

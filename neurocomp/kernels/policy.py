@@ -55,8 +55,13 @@ def backend(name: str) -> Iterator[None]:
         _setting = saved
 
 
+def _device(kernel: str) -> str:
+    """The device a kernel computes on: C++ kernels on the CPU, Triton's (``triton_*``) on CUDA."""
+    return "cuda" if kernel.startswith("triton_") else "cpu"
+
+
 def _available(kernel: str) -> bool:
-    if kernel.startswith("triton_"):
+    if _device(kernel) == "cuda":
         try:
             import triton  # noqa: F401  (ships with torch's CUDA builds)
         except ImportError:
@@ -72,7 +77,7 @@ def decide(kernel: str, device: torch.device, dtype: torch.dtype, mismatch: Call
     if setting == "library":
         return Decision(kernel, False, "model.backend is library")
     reason = mismatch()
-    wanted = "cuda" if kernel.startswith("triton_") else "cpu"  # C++ kernels run on the CPU, Triton's on CUDA
+    wanted = _device(kernel)
     if reason is None and device.type != wanted:
         reason = f"the {kernel} kernel is for {wanted.upper()} tensors, not {device.type}"
     if reason is None and dtype not in (torch.float32, torch.float64):
