@@ -1,7 +1,9 @@
 """Claims on run ids, so that processes and machines sharing a results folder train each run once.
 
-A claim is ``runs/<run_id>.claim``, created with ``O_CREAT | O_EXCL`` (atomic, also on NFS v3+),
-holding the claimer's host, pid and start time; its modification time is a heartbeat, refreshed by a
+A claim is ``runs/<run_id>.claim`` holding the claimer's host, pid and start time. It is written to a
+private file first and then hard-linked into place: ``link`` is atomic and fails where the name exists
+(also on NFS), and the claim appears complete, so no rival ever reads a half-written one and judges it
+stale (an ``O_EXCL`` create leaves that moment open). Its modification time is a heartbeat, refreshed by a
 daemon thread while the claim is held. A claim is stale, and taken over, when its holder is a dead
 process on this host or its heartbeat is older than ``STALE_SECONDS`` (a machine that went away).
 The standard library is enough here: ``filelock``'s OS locks vanish with their process, which would
@@ -34,12 +36,16 @@ def holder(run_dir: Path) -> Optional[dict]:
     """``{"host", "pid", "since"}`` of a live claim on ``run_dir``, or None (no claim, or a stale one)."""
     path = claim_path(run_dir)
     try:
-        info = json.loads(path.read_text())
         age = time.time() - path.stat().st_mtime
-    except (OSError, ValueError):
+        info = json.loads(path.read_text())
+    except OSError:
+        return None  # released
+    except ValueError:
+        info = None  # not ours to read: its heartbeat alone says whether it lives
+    if age > STALE_SECONDS:
         return None
-    if not isinstance(info, dict) or age > STALE_SECONDS:
-        return None
+    if not isinstance(info, dict):
+        return {"host": "?", "pid": "?", "since": None}
     if info.get("host") == socket.gethostname() and not _alive(info.get("pid")):
         return None
     return info
@@ -79,20 +85,27 @@ class Claim:
             except OSError as error:  # a file where a folder should be, no permission
                 raise UsageError(f"results folder {folder}: {error.strerror or error}") from None
             try:
-                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+                self._place()
             except FileNotFoundError:
                 continue  # another claim's release removed the empty folder meanwhile
             except FileExistsError:
                 if holder(self.run_dir) is not None or not self._take_over():
                     return False
                 continue
-            with os.fdopen(handle, "w") as stream:
-                json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}, stream)
             remove_staging(self.run_dir)  # nobody else runs it now: any staging folder is a killed run's
             self._beat = threading.Thread(target=self._heartbeat, daemon=True)
             self._beat.start()
             return True
         return False
+
+    def _place(self) -> None:
+        """Link a complete claim file into place; FileExistsError where one is there."""
+        private = self.path.with_name(f".{self.path.name}.{socket.gethostname()}.{os.getpid()}")
+        private.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}))
+        try:
+            os.link(private, self.path)
+        finally:
+            private.unlink(missing_ok=True)
 
     def _take_over(self) -> bool:
         # Renaming is atomic: of several processes that found the claim stale, one moves it away.

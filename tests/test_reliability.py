@@ -3,6 +3,7 @@ and published in one step, interrupted runs say so, and claims make concurrent s
 once."""
 
 import json
+import multiprocessing
 import os
 import signal
 import stat
@@ -99,6 +100,30 @@ def test_a_live_claim_refuses_a_second_run_and_a_dead_ones_is_taken_over(npz_2d,
         sleeper.wait()
     assert main([*args, "--set", "train.epochs=1"]) == 0  # its holder is dead: the claim is stale
     assert not claims.claim_path(run_dir).exists()
+
+
+def _contend(run_dir, start, tried, won):
+    start.wait()
+    claim = claims.Claim(run_dir)
+    won.put(claim.acquire())
+    tried.wait()  # hold it until every rival has tried
+    claim.release()
+
+
+def test_of_rivals_claiming_one_run_at_the_same_moment_exactly_one_wins(tmp_path):
+    # Found by CI: a claim created empty and filled afterwards read as stale to a rival in between.
+    context = multiprocessing.get_context("fork")  # claims need no torch: forking is cheap and safe here
+    rivals = 6
+    for attempt in range(25):
+        start, tried, won = context.Barrier(rivals), context.Barrier(rivals), context.Queue()
+        processes = [context.Process(target=_contend, args=(tmp_path / "runs" / f"r{attempt}", start, tried, won))
+                     for _ in range(rivals)]
+        for process in processes:
+            process.start()
+        outcomes = [won.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join()
+        assert sorted(outcomes) == [False] * (rivals - 1) + [True], attempt
 
 
 def write_sweep(path, npz, seeds):
