@@ -13,7 +13,7 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import snntorch
 import snntorch.spikegen
@@ -142,6 +142,18 @@ def _interleaved(ours: Callable, reference: Callable, repeats: int, warmup: int,
     return statistics.median(times["ours"]), statistics.median(times["reference"])
 
 
+def _peak_memory_mb(function: Callable[[], object], device: torch.device) -> Optional[float]:
+    """The most CUDA memory ``function`` held at once, in MiB (None on the CPU, where RSS is per process)."""
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    function()
+    torch.cuda.synchronize(device)
+    return round((torch.cuda.max_memory_allocated(device) - before) / 2**20, 1)
+
+
 def run_bench(names: list[str], *, repeats: int = 7, warmup: int = 2, device: torch.device) -> dict:
     """Measure each workload; returns ``{name: {"ours", "reference", "ratio", "unit", ...}}``."""
     unknown = [n for n in names if n not in WORKLOADS]
@@ -170,6 +182,9 @@ def run_bench(names: list[str], *, repeats: int = 7, warmup: int = 2, device: to
             "latency_ms_ours": round(latency_ours * 1e3, 2),
             "latency_ms_reference": round(latency_reference * 1e3, 2),
         }
+        if device.type == "cuda":  # one training step's peak, above what was allocated before it
+            results[name].update(memory_mb_ours=_peak_memory_mb(workload.ours_step, device),
+                                 memory_mb_reference=_peak_memory_mb(workload.reference_step, device))
     return results
 
 
