@@ -157,8 +157,11 @@ def summary_table(record: "RunRecord") -> str:  # noqa: F821
     dataset, params = record.dataset, record.params
     one_class = [split for split in ("val", "test") if metrics[split].get("predicted_classes") == 1]
     positive = "macro average (multi-class)" if dataset["positive"] is None else f"{dataset['positive']} ({dataset['positive_name']})"
+    chosen = metrics["test"].get("operating_point")
     facts = [
         ["positive class", positive],
+        *([["test at val threshold", f"{chosen['threshold']:.3f} ({chosen['rule']}): sensitivity {chosen['sensitivity']:.4f}, "
+                                     f"specificity {chosen['specificity']:.4f}"]] if chosen else []),
         ["trainable parameters", f"{params['trainable']:,}" + (f" (budget {params['target']:,})" if params["target"] else "")],
         *([["effective synapses", f"{params['effective_synapses']:,}"]] if "effective_synapses" in params else []),
         ["best epoch", f"{record.best_epoch} of {record.epochs_run} (by {record.monitor['quantity']})"],

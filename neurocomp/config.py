@@ -14,11 +14,12 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
 from .errors import UsageError
+from .operating_points import RULES, parse_rule
 from .registry import ENCODERS, MODELS, Registry
 from .sizing import parse_count
 
@@ -52,6 +53,12 @@ class TrainConfig:
     # What counts towards patience: no_improvement (an epoch that does not beat the best by min_delta)
     # or worse_than_best (only an epoch worse than the best by more than min_delta: the LTC study's).
     stopping: Literal["no_improvement", "worse_than_best"] = "no_improvement"
+    # Imbalance: balanced weighs each class's loss terms by N / (K * N_class) (scikit-learn's rule);
+    # the balanced sampler draws each epoch's N images with replacement, every class equally likely.
+    class_weight: Literal["none", "balanced"] = "none"
+    sampler: Literal["shuffle", "balanced"] = "shuffle"
+    # bf16: forward passes under CUDA autocast in bfloat16 (the LIF recurrence stays float32).
+    precision: Literal["fp32", "bf16"] = "fp32"
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: Optional[int] = None
@@ -63,6 +70,9 @@ class EvalConfig:
     # (rate coding): the metrics are their mean, and their spread is recorded. Ignored by
     # deterministic encoders. Model selection during training uses one fixed draw.
     draws: int = 10
+    # Binary tasks: the rule that picks, on validation, the decision threshold whose test metrics are
+    # recorded beside those at 0.5: youden, sensitivity@<level>, specificity@<level> or a number.
+    threshold: Union[float, str] = "youden"
 
 
 @dataclass
@@ -252,8 +262,17 @@ _RANGES = {
         "seed": (lambda v: 0 <= v < 2**32, "in [0, 2^32) (numpy's seed range)"),
         "threads": (lambda v: v is None or v >= 1, "at least 1 (or null: torch's choice)"),
     },
-    "eval": {"draws": (lambda v: v >= 1, "at least 1")},
+    "eval": {"draws": (lambda v: v >= 1, "at least 1"),
+             "threshold": (lambda v: _parses(v), "one of: " + RULES)},
 }
+
+
+def _parses(rule) -> bool:
+    try:
+        parse_rule(rule)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_ranges(section: str, values) -> None:

@@ -21,3 +21,16 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return str(device)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """UsageError when ``train.precision`` cannot run on ``device`` (bf16 is for CUDA devices with bf16)."""
+    if precision == "bf16" and not (device.type == "cuda" and torch.cuda.is_bf16_supported()):
+        raise UsageError(f"train.precision=bf16 needs a CUDA device with bfloat16 support, not {device_name(device)}; "
+                         "use train.precision=fp32")
+
+
+def autocast(device: torch.device, precision: str):
+    """The context forward passes run in: bfloat16 autocast for ``bf16``, else nothing changes.
+    bf16 keeps float32's range, so no loss scaling is needed (unlike float16)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

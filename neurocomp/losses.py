@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-from typing import Callable
+from typing import Callable, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -15,31 +15,47 @@ from .errors import UsageError
 LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def _cross_entropy(model, inputs, labels):
-    logits = model(inputs)
-    return F.cross_entropy(logits, labels), logits
+def class_weights(rule: str, labels: torch.Tensor, num_classes: int) -> Optional[torch.Tensor]:
+    """Per-class loss weights ``(K,)`` from the training labels ``(N,)``: None for ``none``, and for
+    ``balanced`` N / (K * N_class), scikit-learn's rule (a class half as frequent weighs twice)."""
+    if rule == "none":
+        return None
+    from sklearn.utils.class_weight import compute_class_weight
+
+    weights = compute_class_weight("balanced", classes=np.arange(num_classes), y=labels.cpu().numpy())
+    return torch.tensor(weights, dtype=torch.float32, device=labels.device)
 
 
-def _binary_cross_entropy(model, inputs, labels):
-    # One logit: the log-odds of class 1 (the MedMNIST3D study's BCE head).
-    logits = model(inputs)
-    return F.binary_cross_entropy_with_logits(logits[:, 0], labels.to(logits.dtype)), logits
+def loss_function(name: str, weights: Optional[torch.Tensor] = None) -> LossFn:
+    """The training loss ``name`` (``train.loss``), each class's terms weighted by ``weights``
+    ``(K,)`` when given; a weighted loss is the weighted mean, as torch's cross-entropy defines it."""
+    if name == "cross_entropy":
+        def cross_entropy(model, inputs, labels):
+            logits = model(inputs)
+            return F.cross_entropy(logits, labels, weight=weights), logits
 
+        return cross_entropy
+    if name == "bce":
+        def binary_cross_entropy(model, inputs, labels):
+            # One logit: the log-odds of class 1 (the MedMNIST3D study's BCE head).
+            logits = model(inputs)
+            terms = F.binary_cross_entropy_with_logits(logits[:, 0], labels.to(logits.dtype), reduction="none")
+            if weights is None:
+                return terms.mean(), logits
+            per_case = weights[labels].to(terms.dtype)
+            return (terms * per_case).sum() / per_case.sum(), logits
 
-@functools.lru_cache(maxsize=1)
-def _ce_rate():
+        return binary_cross_entropy
     from snntorch import functional  # here: only spiking runs need snnTorch's losses
 
-    return functional.ce_rate_loss()
+    rate_loss = functional.ce_rate_loss(weight=weights)
 
+    def rate(model, inputs, labels):
+        # snnTorch's rate loss: cross-entropy of the output spikes at every step, averaged over steps.
+        logits, spikes = model.forward_with_spikes(inputs)
+        return rate_loss(spikes, labels), logits
 
-def _rate(model, inputs, labels):
-    # snnTorch's rate loss: cross-entropy of the output spikes at every step, averaged over steps.
-    logits, spikes = model.forward_with_spikes(inputs)
-    return _ce_rate()(spikes, labels), logits
-
-
-LOSSES: dict[str, LossFn] = {"cross_entropy": _cross_entropy, "bce": _binary_cross_entropy, "rate": _rate}
+    return rate
 
 
 def num_outputs(loss: str, num_classes: int) -> int:

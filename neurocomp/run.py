@@ -23,10 +23,11 @@ from .claims import Claim, holder
 from .config import RunConfig, resolve
 from .cost import inference_cost
 from .data import load_dataset
-from .devices import device_name, select_device
+from .devices import check_precision, device_name, select_device
 from .encoders import Encoder
 from .errors import RunFailed, UsageError
 from .files import DiskSink
+from .losses import class_weights, loss_function
 from .metrics import parameter_counts
 from .operating_points import operating_points
 from .record import RunRecord, code_version, run_id
@@ -94,6 +95,7 @@ def _execute(config: RunConfig, progress: bool, sink) -> RunRecord:
     directory = run_dir(config)
     sink = sink or DiskSink(directory)
     device = select_device(config.train.device)
+    check_precision(config.train.precision, device)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     dataset = load_dataset(config.dataset)
@@ -161,11 +163,13 @@ def _train_and_evaluate(config: RunConfig, positive, encoder: Encoder, model: to
     device = splits["train"].images.device
     # The rate kernel compiles on its first draw: draw once now, so no build time lands in an epoch.
     encoder(splits["train"].images[:1].float().div_(255.0), torch.Generator(device=device).manual_seed(0))
-    result = fit(model, encoder, splits["train"], splits["val"], config.train, positive=positive, progress=progress,
-                 on_epoch=on_epoch)
+    num_classes = len(record.dataset["class_names"])
+    loss = loss_function(config.train.loss, class_weights(config.train.class_weight, splits["train"].labels, num_classes))
+    result = fit(model, encoder, splits["train"], splits["val"], config.train, loss=loss, positive=positive,
+                 progress=progress, on_epoch=on_epoch)
     evaluations = {
-        name: evaluate(model, encoder, splits[name], loss=config.train.loss, positive=positive,
-                       batch_size=config.train.batch_size, seed=config.train.seed + 1, draws=config.eval.draws)
+        name: evaluate(model, encoder, splits[name], loss=loss, positive=positive, batch_size=config.train.batch_size,
+                       seed=config.train.seed + 1, draws=config.eval.draws, precision=config.train.precision)
         for name in ("val", "test")  # the only time the test split is seen
     }
     # Cost per inference and spike rates, measured on a test batch (the test split is not scored again).
@@ -193,7 +197,7 @@ def _train_and_evaluate(config: RunConfig, positive, encoder: Encoder, model: to
         # Binary: also the test metrics at a threshold chosen on validation, and ROC operating points.
         record.metrics["test"].update(operating_points(
             *((evaluations[name].labels, evaluations[name].probabilities) for name in ("val", "test")),
-            positive, seed=config.train.seed))
+            positive, rule=config.eval.threshold, seed=config.train.seed))
     record.best_epoch = result.best_epoch or None
     record.monitor = {"quantity": config.train.monitor, "best": result.best_value}
     record.epochs_run = len(result.history)

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
+from torch.utils.data import WeightedRandomSampler
 from tqdm import tqdm
 
 from .allocator import retain_freed_memory
@@ -22,7 +23,8 @@ from .config import TrainConfig
 from .data import Split
 from .encoders import Encoder
 from .errors import RunFailed
-from .losses import LOSSES, probabilities
+from .devices import autocast
+from .losses import LossFn, probabilities
 from .metrics import LOWER_IS_BETTER, METRIC_NAMES, classification_metrics
 
 
@@ -50,14 +52,16 @@ def evaluate(
     encoder: Encoder,
     split: Split,
     *,
-    loss: str,
+    loss: LossFn,
     positive: Optional[int],
     batch_size: int,
     seed: int,
     draws: int = 1,
+    precision: str = "fp32",
 ) -> Evaluation:
     """Predict a whole split with the model in eval mode, ``draws`` times for a stochastic encoder
-    (rate coding: each draw new spike trains, all from ``seed``), and score each draw.
+    (rate coding: each draw new spike trains, all from ``seed``), and score each draw. ``loss`` is the
+    training objective (class-weighted where training is), so validation monitors what training minimises.
 
     One draw of spike trains moves an SNN's test accuracy by about as much as its seed does; the
     mean over draws is the score, their spread says how much one draw would have moved it.
@@ -73,7 +77,8 @@ def evaluate(
         for _ in range(draws if encoder.stochastic else 1):
             total, outputs = 0.0, []
             for images, batch_labels in _batches(split, batch_size, torch.arange(len(split), device=device)):
-                batch_loss, logits = LOSSES[loss](model, encoder(images, generator), batch_labels)
+                with autocast(device, precision):
+                    batch_loss, logits = loss(model, encoder(images, generator), batch_labels)
                 total += batch_loss.item() * len(batch_labels)
                 outputs.append(probabilities(logits).float().cpu())
             passes.append(torch.cat(outputs).numpy())
@@ -103,6 +108,19 @@ def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.
                                foreach=True)
     optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     return optimizer(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
+
+
+def _balanced_draw_weights(labels: torch.Tensor) -> torch.Tensor:
+    """Per-image draw weights ``(N,)`` of labels ``(N,)``: 1 / N_class, so each class is drawn equally often."""
+    labels = labels.cpu()
+    return 1.0 / torch.bincount(labels).double()[labels]
+
+
+def _epoch_order(size: int, draw_weights: Optional[torch.Tensor], generator: torch.Generator) -> torch.Tensor:
+    """One epoch's image indices ``(size,)``: a permutation, or ``size`` weighted draws with replacement."""
+    if draw_weights is None:
+        return torch.randperm(size, generator=generator)
+    return torch.tensor(list(WeightedRandomSampler(draw_weights, size, replacement=True, generator=generator)))
 
 
 def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
@@ -144,11 +162,15 @@ def fit(
     val: Split,
     config: TrainConfig,
     *,
+    loss: LossFn,
     positive: Optional[int],
     progress: bool = True,
     on_epoch: Optional[Callable[[FitResult], None]] = None,
 ) -> FitResult:
-    """Train ``model`` on ``train``, select on ``val``; the best weights are loaded when it returns.
+    """Train ``model`` on ``train`` minimising ``loss``, select on ``val``; the best weights are loaded
+    when it returns. Each epoch visits the training images in a fresh random order
+    (``train.sampler: shuffle``) or draws as many with replacement, every class equally likely
+    (``balanced``).
 
     ``on_epoch`` sees the result after every epoch (the run writes history.csv from it). A non-finite
     loss raises RunFailed with the result so far attached as ``error.result``.
@@ -162,7 +184,7 @@ def fit(
         retain_freed_memory()
     shuffle = torch.Generator().manual_seed(config.seed)
     encoding = torch.Generator(device=device).manual_seed(config.seed)
-    loss_fn = LOSSES[config.loss]
+    draw_weights = _balanced_draw_weights(train.labels) if config.sampler == "balanced" else None
     result = FitResult()
     best_state = None
     epochs_without_improvement = 0
@@ -171,29 +193,31 @@ def fit(
         started = time.perf_counter()
         model.train()
         total_loss = 0.0
-        order = torch.randperm(len(train), generator=shuffle).to(device)
+        order = _epoch_order(len(train), draw_weights, shuffle).to(device)
         bar = tqdm(total=batches_per_epoch, desc=f"epoch {epoch}/{config.epochs}", disable=not progress, leave=True)
         for batch, (images, labels) in enumerate(_batches(train, config.batch_size, order), start=1):
-            loss, _ = loss_fn(model, encoder(images, encoding), labels)
-            if not torch.isfinite(loss):
+            with autocast(device, config.precision):
+                batch_loss, _ = loss(model, encoder(images, encoding), labels)
+            if not torch.isfinite(batch_loss):
                 bar.close()
                 error = RunFailed(
-                    f"the training loss became {loss.item()} at epoch {epoch}, batch {batch}; "
+                    f"the training loss became {batch_loss.item()} at epoch {epoch}, batch {batch}; "
                     "try a lower train.lr or check the inputs"
                 )
                 error.result = result
                 raise error
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            batch_loss.backward()
             optimizer.step()
-            total_loss += loss.item() * len(labels)
+            total_loss += batch_loss.item() * len(labels)
             bar.set_postfix(loss=f"{total_loss / min(batch * config.batch_size, len(train)):.4f}", refresh=False)
             bar.update()
         lr = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
         validation = evaluate(
-            model, encoder, val, loss=config.loss, positive=positive, batch_size=config.batch_size, seed=config.seed + 1
+            model, encoder, val, loss=loss, positive=positive, batch_size=config.batch_size, seed=config.seed + 1,
+            precision=config.precision,
         )
         value = validation.loss if monitor == "loss" else validation.metrics[monitor]
         row = {

@@ -99,7 +99,11 @@ class _FusedLeaky(torch.autograd.Function):
 
 def leaky_over_time(neuron: Optional[torch.nn.Module], current: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
     """Spikes and membranes ``(T, B, ...)`` of ``neuron`` (snnTorch ``Leaky``, zero initial state)
-    driven by ``current`` ``(T, B, ...)``; None where no kernel applies (then step it)."""
+    driven by ``current`` ``(T, B, ...)``; None where no kernel applies (then step it). A bfloat16
+    or float16 current (autocast) is integrated in float32: the membrane sums many small currents,
+    which an 8-bit mantissa would round away."""
+    if current.dtype in (torch.bfloat16, torch.float16):
+        current = current.float()
     decision = plan(neuron, current.device, current.dtype)
     if not decision.native:
         return None
