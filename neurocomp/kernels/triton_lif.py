@@ -4,7 +4,8 @@ neurons through the T steps forward (and back), where snnTorch launches a dozen 
 The equations are those of ``csrc/lif.h`` (reset delayed, subtract / zero / none, fast-sigmoid
 surrogate); :mod:`.lif` decides when a module computes exactly them. The seam selects this kernel
 for CUDA tensors. Its tests run it on the CPU under ``TRITON_INTERPRET=1`` (Triton's interpreter
-executes the kernels with NumPy), against snnTorch's own autograd in fp64.
+executes the kernels with NumPy), against snnTorch's own autograd in fp64. The step count is a
+compile-time constant: a model has one T, and Triton 3.6's interpreter cannot loop over a runtime one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ BLOCK = 256
 
 
 @triton.jit
-def _forward(current, spikes, membranes, steps, count, beta, threshold, mode, BLOCK: tl.constexpr):
+def _forward(current, spikes, membranes, count, beta, threshold, mode, steps: tl.constexpr, BLOCK: tl.constexpr):
     offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = offsets < count
     mem = tl.zeros([BLOCK], dtype=current.dtype.element_ty)
@@ -33,8 +34,8 @@ def _forward(current, spikes, membranes, steps, count, beta, threshold, mode, BL
 
 
 @triton.jit
-def _backward(grad_spikes, grad_membranes, membranes, grad_current, steps, count, beta, threshold, slope, mode,
-              BLOCK: tl.constexpr):
+def _backward(grad_spikes, grad_membranes, membranes, grad_current, count, beta, threshold, slope, mode,
+              steps: tl.constexpr, BLOCK: tl.constexpr):
     offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = offsets < count
     carry = tl.zeros([BLOCK], dtype=membranes.dtype.element_ty)
@@ -55,7 +56,8 @@ def forward(current: torch.Tensor, beta: float, threshold: float, mode: int) -> 
     from a zero state: the C++ ``lif`` kernel's interface, so :mod:`.lif` runs either."""
     steps, count = current.shape
     spikes, membranes = torch.empty_like(current), torch.empty_like(current)
-    _forward[(triton.cdiv(count, BLOCK),)](current, spikes, membranes, steps, count, beta, threshold, mode, BLOCK=BLOCK)
+    _forward[(triton.cdiv(count, BLOCK),)](current, spikes, membranes, count, beta, threshold, mode, steps=steps,
+                                          BLOCK=BLOCK)
     return [spikes, membranes]
 
 
@@ -64,6 +66,6 @@ def backward(grad_spikes: torch.Tensor, grad_membranes: torch.Tensor, membranes:
     """The gradient ``(T, N)`` w.r.t. the input current, from those of the spikes and membranes."""
     steps, count = membranes.shape
     grad = torch.empty_like(membranes)
-    _backward[(triton.cdiv(count, BLOCK),)](grad_spikes, grad_membranes, membranes, grad, steps, count, beta, threshold,
-                                            slope, mode, BLOCK=BLOCK)
+    _backward[(triton.cdiv(count, BLOCK),)](grad_spikes, grad_membranes, membranes, grad, count, beta, threshold, slope,
+                                            mode, steps=steps, BLOCK=BLOCK)
     return grad
