@@ -45,7 +45,7 @@ print("cuda available:", torch.cuda.is_available())
 PY
 step cuda-tests 240 "$python" -m pytest -q -m cuda -p no:cacheprovider tests
 step triton-interpreter 90 "$python" -m pytest -q -p no:cacheprovider tests/test_kernel_triton.py
-step bench 150 "$python" -m neurocomp bench --device cuda --json
+step bench 200 bash -c "'$python' -m neurocomp bench --device cuda --json && '$python' benchmarks/triton_warps.py"
 data="${NEUROCOMP_DATA_DIR:-../shared/medmnist}"
 if [[ -f "$data/pneumoniamnist_balanced.npz" ]]; then
   for precision in fp32 bf16; do
@@ -59,7 +59,7 @@ fi
 echo "--- cuda tests ---" >> "$summary"
 tail -n 3 "$out/cuda-tests.log" >> "$summary"
 echo "--- bench (ours vs reference on the GPU, JSON; context) ---" >> "$summary"
-grep -h -E '^\{|^context' "$out/bench.log" >> "$summary" 2>/dev/null
+grep -h -E '^\{|^context' "$out/bench.log" >> "$summary" 2>/dev/null  # the warps' timings too
 for precision in fp32 bf16; do
   echo "--- snn study $precision ---" >> "$summary"
   grep -h -E "^\| (accuracy|auc) |wall time|kernels|^device" "$out/snn-study-$precision.log" >> "$summary" 2>/dev/null

@@ -56,3 +56,27 @@ def test_the_gpu_bench_reports_ratios_and_memory(capsys):
     result = json.loads(out)["snn"]
     assert result["ratio"] > 0 and result["memory_mb_ours"] > 0 and result["memory_mb_reference"] > 0
     assert '"device": "cuda' in err
+
+
+@pytest.mark.parametrize("name, kernel", [("ltc", "native triton_ltc"), ("cfc", "native triton_cfc")])
+def test_liquid_models_on_cuda_run_the_triton_kernels_and_equal_ncps(name, kernel):
+    from neurocomp import kernels
+    from neurocomp.encoders import rows
+    from neurocomp.models import build_model
+
+    encoder = rows(sample_shape=(1, 28, 28))
+    torch.manual_seed(0)
+    model = build_model(name, encoder=encoder, num_outputs=2).cuda()
+    assert model.describe()["kernels"][0]["path"] == kernel
+    x = encoder(torch.rand(16, 1, 28, 28, device="cuda"))
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    ours = model(x)
+    grads = torch.autograd.grad(ours.sum(), parameters, allow_unused=True)
+    with kernels.backend("library"):
+        theirs = model(x)
+        reference = torch.autograd.grad(theirs.sum(), parameters, allow_unused=True)
+    assert (ours - theirs).abs().max() <= 1e-5 * theirs.abs().max()
+    for mine, truth in zip(grads, reference):
+        assert (mine is None) == (truth is None)
+        if truth is not None:
+            assert (mine - truth).abs().max() <= 1e-4 * truth.abs().max() + 1e-7

@@ -1,7 +1,9 @@
-"""The Triton LIF kernel (for CUDA) computes snnTorch's Leaky: run on the CPU by Triton's interpreter
-(TRITON_INTERPRET=1, in a fresh process: the variable must be set before Triton is imported), spikes
-and membranes equal and gradients equal snnTorch's own autograd in fp64, within 1e-5 in fp32, for
-every reset rule, and for a neuron count that leaves a partial block."""
+"""The Triton kernels (for CUDA) compute what the libraries compute, run on the CPU by Triton's
+interpreter (TRITON_INTERPRET=1, in a fresh process: the variable must be set before Triton is
+imported). LIF: spikes and membranes equal and gradients equal snnTorch's own autograd in fp64,
+within 1e-5 in fp32, for every reset rule and a neuron count that leaves a partial block. LTC and
+CfC (both gated modes): outputs and the gradients of every parameter and of the input equal ncps'
+in fp64 to 1e-12 and within 1e-5 in fp32, on an NCP wiring and a dense one."""
 
 import os
 import subprocess
@@ -39,11 +41,44 @@ print("triton LIF equals snnTorch")
 """
 
 
-def test_the_triton_lif_kernel_equals_snntorch_under_the_interpreter():
+LIQUID = """
+import torch
+from ncps.torch import CfC, LTC
+from ncps.wirings import AutoNCP, FullyConnected
+from neurocomp import kernels
+from neurocomp.kernels import cfc, ltc
+
+cells = {"ltc": (lambda w: LTC(5, w, batch_first=False), ltc.ltc_sequence),
+         "cfc": (lambda w: CfC(5, w, batch_first=False), cfc.cfc_sequence),
+         "cfc-no_gate": (lambda w: CfC(5, w, batch_first=False, mode="no_gate"), cfc.cfc_sequence)}
+for name, (make, sequence) in cells.items():
+    for wiring in (lambda: AutoNCP(8, 2, seed=3), lambda: FullyConnected(6, 2)):
+        for dtype, tolerance in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+            torch.manual_seed(0)
+            module = make(wiring()).to(dtype)
+            x = torch.randn(4, 3, 5, dtype=dtype, requires_grad=True)
+            with kernels.backend("library"):
+                reference = module(x)[0]
+            ours = sequence(module.rnn_cell, x, triton=True)
+            assert (ours - reference).abs().max() <= tolerance * reference.abs().max(), (name, dtype)
+            weights = torch.randn_like(reference)
+            wrt = [p for p in module.parameters() if p.requires_grad] + [x]
+            for mine, theirs in zip(torch.autograd.grad((ours * weights).sum(), wrt),
+                                    torch.autograd.grad((reference * weights).sum(), wrt)):
+                assert (mine - theirs).abs().max() <= tolerance * theirs.abs().max(), (name, dtype)
+    decision = kernels.plan_liquid(module, torch.device("cuda"), torch.float32)
+    assert decision.native and decision.kernel == "triton_" + name.split("-")[0], decision
+print("triton LTC and CfC equal ncps")
+"""
+
+
+@pytest.mark.parametrize("check, says", [(CHECK, "triton LIF equals snnTorch"), (LIQUID, "triton LTC and CfC equal ncps")],
+                         ids=["lif", "ltc-cfc"])
+def test_the_triton_kernels_equal_the_libraries_under_the_interpreter(check, says):
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=600, env=env)
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "triton LIF equals snnTorch" in done.stdout
+    assert says in done.stdout
 
 
 @pytest.mark.cuda

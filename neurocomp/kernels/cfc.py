@@ -1,4 +1,5 @@
-"""A fused CPU path for ncps' wired CfC: the same mathematics in one C++ call each way.
+"""Fused paths for ncps' wired CfC: the same mathematics in one C++ call each way on the CPU, and
+one Triton launch per layer each way on CUDA (``triton_cfc.py``).
 
 ncps runs every layer of every step as a dozen small tensor operations (four masked linear maps,
 tanh, sigmoid, the gate). Here the four weight matrices of each layer are stacked once per call and
@@ -51,13 +52,16 @@ def mismatch(cfc: torch.nn.Module) -> Optional[str]:
 
 
 def plan(cfc: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> Decision:
-    """Whether the kernel computes the ncps ``CfC`` module ``cfc`` on tensors of ``device`` and ``dtype``."""
-    return decide(KERNEL, device, dtype, lambda: mismatch(cfc))
+    """Whether a kernel computes the ncps ``CfC`` module ``cfc`` on tensors of ``device`` and ``dtype``:
+    the C++ one on the CPU, the Triton one on CUDA."""
+    return decide("triton_cfc" if device.type == "cuda" else KERNEL, device, dtype, lambda: mismatch(cfc))
 
 
-def cfc_sequence(cell: WiredCfCCell, x: torch.Tensor) -> torch.Tensor:
+def cfc_sequence(cell: WiredCfCCell, x: torch.Tensor, *, triton: Optional[bool] = None) -> torch.Tensor:
     """ncps ``WiredCfCCell`` over a time-major sequence ``(T, B, inputs) -> (T, B, motor outputs)``,
-    from a zero state with elapsed time 1 (ncps' default); equal to ncps up to float rounding order."""
+    from a zero state with elapsed time 1 (ncps' default); equal to ncps up to float rounding order.
+    ``triton``: run the Triton kernel (default: where ``x`` is on CUDA; the tests run it on the CPU
+    under Triton's interpreter)."""
     parameters = []
     layers = ncps.cfc_layers(cell)
     for layer in layers:
@@ -65,5 +69,12 @@ def cfc_sequence(cell: WiredCfCCell, x: torch.Tensor) -> torch.Tensor:
         parameters.append(torch.cat([layer.ff1.weight * mask, layer.ff2.weight * mask,
                                      layer.time_a.weight, layer.time_b.weight]))
         parameters.append(torch.cat([layer.ff1.bias, layer.ff2.bias, layer.time_a.bias, layer.time_b.bias]))
+    gated = layers[0].mode == "default"
+    if x.is_cuda if triton is None else triton:
+        from .triton_cfc import layer_sequence  # CUDA: imported only there
+
+        for weights, biases in zip(parameters[0::2], parameters[1::2]):  # layer l reads layer l - 1's states
+            x = layer_sequence(x, weights, biases, gated)
+        return x
     h0 = x.new_zeros(x.shape[1], cell.state_size)
-    return _FusedCfc.apply(x.contiguous(), h0, layers[0].mode == "default", *parameters)
+    return _FusedCfc.apply(x.contiguous(), h0, gated, *parameters)

@@ -1,4 +1,5 @@
-"""A fused CPU path for ncps' LTC: the same mathematics, without thousands of tiny operations.
+"""Fused paths for ncps' LTC: the same mathematics, without thousands of tiny operations; the C++
+kernel on the CPU, the Triton one (``triton_ltc.py``) on CUDA.
 
 ncps runs every ODE unfold of every step as a dozen small tensor operations over dense
 ``(B, units, units)`` matrices multiplied by a 0/1 wiring mask. Here the whole sequence, sensory
@@ -47,27 +48,34 @@ def mismatch(ltc: torch.nn.Module) -> Optional[str]:
 
 
 def plan(ltc: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> Decision:
-    """Whether the kernel computes the ncps ``LTC`` module ``ltc`` on tensors of ``device`` and ``dtype``."""
-    return decide(KERNEL, device, dtype, lambda: mismatch(ltc))
+    """Whether a kernel computes the ncps ``LTC`` module ``ltc`` on tensors of ``device`` and ``dtype``:
+    the C++ one on the CPU, the Triton one on CUDA."""
+    return decide("triton_ltc" if device.type == "cuda" else KERNEL, device, dtype, lambda: mismatch(ltc))
 
 
-def ltc_sequence(cell: LTCCell, x: torch.Tensor) -> torch.Tensor:
+def ltc_sequence(cell: LTCCell, x: torch.Tensor, *, triton: Optional[bool] = None) -> torch.Tensor:
     """ncps ``LTCCell`` over a time-major sequence ``(T, B, inputs) -> (T, B, motor outputs)``, from
-    a zero state with elapsed time 1 (ncps' default); equal to ncps up to float rounding order."""
+    a zero state with elapsed time 1 (ncps' default); equal to ncps up to float rounding order.
+    ``triton``: run the Triton kernel (default: where ``x`` is on CUDA; the tests run it on the CPU
+    under Triton's interpreter)."""
     p = ncps.ltc_parameters(cell)
     positive = cell.make_positive_fn
     unfolds = ncps.ltc_unfolds(cell)
     x = ncps.ltc_map_inputs(cell, x)
     # Masks are 0/1: the kernel visits the kept synapses; multiplying keeps ncps' gradient path.
     sensory_mask, mask = p["sensory_sparsity_mask"], p["sparsity_mask"]
-    synapses = (*sensory_mask.nonzero(as_tuple=True), *mask.nonzero(as_tuple=True))
-    states = _FusedLtc.apply(
-        x.contiguous(), x.new_zeros(x.shape[1], cell.state_size),
-        positive(p["sensory_w"]) * sensory_mask, p["sensory_mu"], p["sensory_sigma"], p["sensory_erev"],
-        positive(p["w"]) * mask, p["mu"], p["sigma"], p["erev"],
-        positive(p["cm"]) * unfolds,  # cm / (elapsed_time / unfolds), elapsed_time = 1
-        positive(p["gleak"]), p["vleak"], synapses, unfolds, ncps.ltc_epsilon(cell),
-    )
+    h0 = x.new_zeros(x.shape[1], cell.state_size)
+    sensory = (positive(p["sensory_w"]) * sensory_mask, p["sensory_mu"], p["sensory_sigma"], p["sensory_erev"])
+    recurrent = (positive(p["w"]) * mask, p["mu"], p["sigma"], p["erev"],
+                 positive(p["cm"]) * unfolds,  # cm / (elapsed_time / unfolds), elapsed_time = 1
+                 positive(p["gleak"]), p["vleak"])
+    if x.is_cuda if triton is None else triton:
+        from . import triton_ltc  # CUDA: imported only there
+
+        states = triton_ltc.unfolds(*triton_ltc.sensory(x, *sensory), h0, *recurrent, unfolds, ncps.ltc_epsilon(cell))
+    else:
+        synapses = (*sensory_mask.nonzero(as_tuple=True), *mask.nonzero(as_tuple=True))
+        states = _FusedLtc.apply(x.contiguous(), h0, *sensory, *recurrent, synapses, unfolds, ncps.ltc_epsilon(cell))
     outputs = states[..., : cell.motor_size]
     if ncps.ltc_output_mapping(cell) in ("affine", "linear"):
         outputs = outputs * p["output_w"]
