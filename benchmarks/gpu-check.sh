@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The one prepared GPU check (issue 16): on a lent GPU machine with this checkout, install the
 # project, run the CUDA-marked tests and the Triton interpreter test, time ours vs snnTorch / ncps on
-# the GPU, train the SNN study end to end (fp32 and bf16) when its data is here, and print a short
+# the GPU, train the SNN study end to end (fp32 and bf16) and an LTC and a CfC when the data is here, and print a short
 # summary. Meant to fit in 8 minutes of a 15-minute device budget: every step has its own time
 # limit, and a step that fails is reported and the next one runs.
 #   bash benchmarks/gpu-check.sh                # from the repository root
 # A machine without network gets the packages it lacks (snntorch, ncps, medmnist, ...) as wheels in
-# .whl/ (benchmarks/README.md says how to fetch them). Logs, the study's run.json and the summary go
-# to ${OUT:-gpu-check-out}/ (8 files); results to ${RESULTS:-/tmp/gpu-check-results}.
+# .whl/ (benchmarks/README.md says how to fetch them). Logs and the summary go to
+# ${OUT:-gpu-check-out}/ (8 files); results to ${RESULTS:-/tmp/gpu-check-results}.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu-check-out}"
@@ -52,7 +52,8 @@ if [[ -f "$data/pneumoniamnist_balanced.npz" ]]; then
     step "snn-study-$precision" 120 "$python" -m neurocomp run pneumonia-balanced --config configs/studies/snn-pneumonia.yaml \
       --device cuda --data-dir "$data" --out "$results/$precision" --set "train.precision=$precision"
   done
-  find "$results/fp32/runs" -name run.json -exec cp {} "$out/snn-study-run.json" \; 2>/dev/null
+  step liquid-runs 200 bash -c "for model in ltc cfc; do '$python' -m neurocomp run pneumonia-balanced --model \$model \
+    --device cuda --data-dir '$data' --out '$results/liquid'; done"
 else
   echo "snn-study: skipped ($data/pneumoniamnist_balanced.npz not here)" | tee -a "$summary"
 fi
@@ -60,8 +61,8 @@ echo "--- cuda tests ---" >> "$summary"
 tail -n 3 "$out/cuda-tests.log" >> "$summary"
 echo "--- bench (ours vs reference on the GPU, JSON; context) ---" >> "$summary"
 grep -h -E '^\{|^context' "$out/bench.log" >> "$summary" 2>/dev/null  # the warps' timings too
-for precision in fp32 bf16; do
-  echo "--- snn study $precision ---" >> "$summary"
-  grep -h -E "^\| (accuracy|auc) |wall time|kernels|^device" "$out/snn-study-$precision.log" >> "$summary" 2>/dev/null
+for log in snn-study-fp32 snn-study-bf16 liquid-runs; do
+  echo "--- $log ---" >> "$summary"
+  grep -h -E "^\| (accuracy|auc) |wall time|kernels|^device" "$out/$log.log" >> "$summary" 2>/dev/null
 done
 echo "=== summary ==="; cat "$summary"
