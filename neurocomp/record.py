@@ -170,7 +170,7 @@ class RunRecord:
 
     def quantities(self) -> list[str]:
         """Every dotted name :meth:`value` answers with a number for this record (``test.auc``,
-        ``test.youden.sensitivity``, ``params``, ``cost.macs``, ``epoch_time_s``, ...): what tables
+        ``test.operating_point.sensitivity``, ``params``, ``cost.macs``, ``epoch_time_s``, ...): what tables
         and plots can show. The draw spreads (``test.draws.std.*``) are shown beside their metric."""
 
         def names(prefix: str, node) -> list[str]:
