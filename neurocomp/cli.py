@@ -84,6 +84,17 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dry-run", action="store_true", help="list the runs and whether they are recorded; train nothing")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    tune = commands.add_parser("tune", help="the same number of Optuna trials per paradigm on validation, then the "
+                                            "best of each re-run with several seeds; resumable")
+    tune.add_argument("file", help="tune YAML: base, datasets, models, objective, trials, seeds, space")
+    tune.add_argument("--trials", type=int, help="finished trials per (dataset, model) (default: the file's)")
+    tune.add_argument("--storage", help="Optuna RDB URL (default: sqlite:///OUT/tune/<file>.db)")
+    tune.add_argument("--out", help="results root (default: the tune file's base config, else results)")
+    tune.add_argument("--workers", type=int, default=1, help="studies tuned at once, in processes (default 1)")
+    tune.add_argument("--threads", type=int, help="torch threads per process (default: cores / workers)")
+    tune.add_argument("--no-rerun", action="store_true", help="tune only; do not re-run the best with every seed")
+    tune.add_argument("--quiet", action="store_true", help="no progress bar")
+
     table = commands.add_parser("table", help="a cross-paradigm table from run records")
     table.add_argument("results", help="results folder (or its runs/)")
     table.add_argument("--metric", nargs="+", default=list(DEFAULT_METRICS),
@@ -219,6 +230,22 @@ def _sweep(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _tune(args: argparse.Namespace) -> int:
+    import os
+
+    from .tune import load_tune, run_tune
+
+    if args.workers < 1 or (args.threads is not None and args.threads < 1):
+        raise UsageError(f"tune --workers and --threads must be at least 1, got {args.workers} and {args.threads}")
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    summary = run_tune(load_tune(args.file), trials=args.trials, storage=args.storage, out=args.out,
+                       workers=args.workers, threads=threads, rerun=not args.no_rerun, progress=not args.quiet)
+    if "rerun" not in summary:
+        return 0
+    print(summary["rerun"])
+    return summary["rerun"].exit_code
+
+
 def _selected_runs(args: argparse.Namespace):
     from .record import load_runs
 
@@ -333,7 +360,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 record = execute(config, progress=not args.quiet)
             print(summary_table(record))
             return 0
-        return {"sweep": _sweep, "table": _table, "plot": _plot, "report": _report, "bench": _bench,
+        return {"sweep": _sweep, "tune": _tune, "table": _table, "plot": _plot, "report": _report, "bench": _bench,
                 "export": _export}[args.command](args)
     except (UsageError, RunFailed) as error:
         print(f"neurocomp: error: {error}", file=sys.stderr)

@@ -58,6 +58,12 @@ def loss_function(name: str, weights: Optional[torch.Tensor] = None) -> LossFn:
     return rate
 
 
+def training_loss(train: "TrainConfig", labels: torch.Tensor, num_classes: int) -> LossFn:  # noqa: F821
+    """The loss a run trains and monitors with: ``train.loss``, weighted by ``train.class_weight``
+    from the training labels ``(N,)``."""
+    return loss_function(train.loss, class_weights(train.class_weight, labels, num_classes))
+
+
 def num_outputs(loss: str, num_classes: int) -> int:
     """Logits the model must produce: one for a binary BCE head, else one per class."""
     if loss == "bce":

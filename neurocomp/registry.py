@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Callable, Optional
@@ -27,6 +27,10 @@ class ModelInfo:
     default_encoder: str = "static"  # fed to the model when a run names no encoder
     width: Optional[str] = None  # the option ``--params`` scales
     family: str = "other"  # paradigm, one of FAMILIES or a new one: tables and plots group by it
+    # What `neurocomp tune` searches besides the tune file's shared keys: option -> a range
+    # {low, high[, log][, step]} or a list of choices (neurocomp.space). The width option is the
+    # parameter budget's, so it is not searched here.
+    space: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

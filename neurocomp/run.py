@@ -27,7 +27,7 @@ from .devices import check_precision, device_name, select_device
 from .encoders import Encoder
 from .errors import RunFailed, UsageError
 from .files import DiskSink
-from .losses import class_weights, loss_function
+from .losses import training_loss
 from .metrics import parameter_counts
 from .operating_points import operating_points
 from .record import RunRecord, code_version, run_id
@@ -74,6 +74,23 @@ def claimed(config: RunConfig) -> Iterator[None]:
         yield
 
 
+def prepare(config: RunConfig, split_names=("train", "val", "test")):
+    """What a run needs before training, everything refusable checked: ``(device, dataset, encoder,
+    model, splits)``, the model seeded and on the device, the splits ``split_names`` moved there."""
+    device = select_device(config.train.device)
+    check_precision(config.train.precision, device)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    dataset = load_dataset(config.dataset)
+    torch.manual_seed(config.train.seed)  # model initialisation is part of what the seed fixes
+    np.random.seed(config.train.seed)
+    encoder, model = build(config, dataset.sample_shape, dataset.num_classes)
+    model.to(device)
+    splits = {name: type(split)(split.images.to(device), split.labels.to(device))
+              for name, split in dataset.splits.items() if name in split_names}
+    return device, dataset, encoder, model, splits
+
+
 def execute(config: RunConfig, *, progress: bool = True, sink=None) -> RunRecord:
     """Train and evaluate one run, record it through ``sink`` (default: a :class:`DiskSink` into
     :func:`run_dir`; the caller holds the run's claim) and return the completed record.
@@ -94,16 +111,7 @@ def _execute(config: RunConfig, progress: bool, sink) -> RunRecord:
     # so a sweep knows every run's folder before running it.
     directory = run_dir(config)
     sink = sink or DiskSink(directory)
-    device = select_device(config.train.device)
-    check_precision(config.train.precision, device)
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
-    dataset = load_dataset(config.dataset)
-    torch.manual_seed(config.train.seed)  # model initialisation is part of what the seed fixes
-    np.random.seed(config.train.seed)
-    encoder, model = build(config, dataset.sample_shape, dataset.num_classes)
-    model.to(device)
-    splits = {name: type(split)(split.images.to(device), split.labels.to(device)) for name, split in dataset.splits.items()}
+    device, dataset, encoder, model, splits = prepare(config)
     described = describe(model)  # also compiles any kernel on first use, before any timing starts
 
     record = RunRecord(
@@ -163,8 +171,7 @@ def _train_and_evaluate(config: RunConfig, positive, encoder: Encoder, model: to
     device = splits["train"].images.device
     # The rate kernel compiles on its first draw: draw once now, so no build time lands in an epoch.
     encoder(splits["train"].images[:1].float().div_(255.0), torch.Generator(device=device).manual_seed(0))
-    num_classes = len(record.dataset["class_names"])
-    loss = loss_function(config.train.loss, class_weights(config.train.class_weight, splits["train"].labels, num_classes))
+    loss = training_loss(config.train, splits["train"].labels, len(record.dataset["class_names"]))
     result = fit(model, encoder, splits["train"], splits["val"], config.train, loss=loss, positive=positive,
                  progress=progress, on_epoch=on_epoch)
     evaluations = {

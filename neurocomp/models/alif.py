@@ -47,7 +47,9 @@ class AdaptiveLayer(nn.Module):
         return torch.stack(spikes), torch.stack(membranes)
 
 
-@register_model("alif", default_encoder="rate", width="channels", family="spiking")
+@register_model("alif", default_encoder="rate", width="channels", family="spiking",
+                space={"beta": {"low": 0.5, "high": 0.95}, "adaptation": {"low": 0.05, "high": 1.0, "log": True},
+                       "rho": {"low": 0.5, "high": 0.99}})
 @with_options(Spiking)
 def alif(*, step_shape: tuple[int, ...], num_outputs: int, spiking: Spiking, adaptation: float = 0.2,
          rho: float = 0.9) -> nn.Module:

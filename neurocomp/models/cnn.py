@@ -20,7 +20,8 @@ class ConvFeatures(nn.Sequential):
         self.out_features = output_shape(self, step_shape)[0]
 
 
-@register_model("cnn", default_encoder="static", width="channels", family="convolutional")
+@register_model("cnn", default_encoder="static", width="channels", family="convolutional",
+                space={"batch_norm": [[False], [True]]})
 def cnn(
     *,
     step_shape: tuple[int, ...],

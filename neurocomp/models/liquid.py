@@ -120,7 +120,8 @@ class NcpCore(nn.Module, DescribesItself, CountsOwnCost):
         }
 
 
-@register_model("ltc", default_encoder="rows", width="units", family="liquid")
+@register_model("ltc", default_encoder="rows", width="units", family="liquid",
+                space={"ode_unfolds": {"low": 2, "high": 8}, "sparsity": {"low": 0.2, "high": 0.8}})
 @with_options(Backbone, Wiring)
 def ltc(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: Backbone, wiring: Wiring,
         ode_unfolds: int = 6) -> nn.Module:
@@ -133,7 +134,8 @@ def ltc(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: 
     return sequence_model(step_shape, steps, num_outputs, backbone, make_core)
 
 
-@register_model("cfc", default_encoder="rows", width="units", family="liquid")
+@register_model("cfc", default_encoder="rows", width="units", family="liquid",
+                space={"mode": ["default", "no_gate"], "sparsity": {"low": 0.2, "high": 0.8}})
 @with_options(Backbone, Wiring)
 def cfc(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: Backbone, wiring: Wiring,
         mode: Literal["default", "pure", "no_gate"] = "default") -> nn.Module:

@@ -49,4 +49,4 @@ for _name, _layer, _summary in (
     ("gru", nn.GRU, "Gated recurrent unit network (torch GRU), time-major."),
     ("rnn", nn.RNN, "Elman recurrent network with tanh (torch RNN), time-major."),
 ):
-    register_model(_name, default_encoder="rows", width="hidden_size", family="recurrent")(_recurrent(_layer, _summary))
+    register_model(_name, default_encoder="rows", width="hidden_size", family="recurrent", space={"layers": [1, 2]})(_recurrent(_layer, _summary))

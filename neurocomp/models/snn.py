@@ -170,7 +170,8 @@ class Spiking:
         return layers
 
 
-@register_model("snn", default_encoder="rate", width="channels", family="spiking")
+@register_model("snn", default_encoder="rate", width="channels", family="spiking",
+                space={"beta": {"low": 0.5, "high": 0.95}, "slope": {"low": 5.0, "high": 50.0, "log": True}})
 @with_options(Spiking)
 def snn(
     *,

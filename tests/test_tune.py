@@ -1,0 +1,136 @@
+"""neurocomp tune: search spaces checked before any trial, the same number of finished trials per
+(dataset, model), validation only, the best re-run with every seed, and a killed tune resumed with
+every finished trial kept once."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import yaml
+
+from neurocomp.cli import main
+from neurocomp.errors import UsageError
+from neurocomp.record import load_runs
+from neurocomp.registry import MODELS
+from neurocomp.space import Choice, Range, from_trial_params, parse_spec, suggest
+from neurocomp.tune import load_tune
+
+from conftest import make_npz
+
+
+def write_tune(path, npz, **overrides):
+    tune = {"base": {"train": {"epochs": 2, "batch_size": 16}}, "datasets": [str(npz)],
+            "models": ["mlp", {"model.name": "cnn", "model.hidden": [8]}], "trials": 3, "seeds": [0, 1],
+            "space": {"train.lr": {"low": 1.0e-4, "high": 1.0e-2, "log": True}, "train.class_weight": ["none", "balanced"]}}
+    tune.update(overrides)
+    path.write_text(yaml.safe_dump(tune))
+    return path
+
+
+def test_ranges_and_choices_parse_and_round_trip_through_a_trial():
+    assert parse_spec("k", {"low": 1, "high": 4}) == Range(1, 4, integer=True)
+    assert parse_spec("k", {"low": 1e-4, "high": 1e-2, "log": True}) == Range(1e-4, 1e-2, log=True)
+    choice = parse_spec("model.batch_norm", [[False], [True]])
+    assert choice == Choice(((False,), (True,)))
+    trial = optuna.trial.FixedTrial({"model.batch_norm": "[true]", "k": 3})
+    assert suggest(trial, "model.batch_norm", choice) == (True,)
+    assert from_trial_params("model.batch_norm", choice, "[true]") == (True,)
+    assert suggest(trial, "k", parse_spec("k", {"low": 1, "high": 4})) == 3
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"space": {"train.lrr": {"low": 0.1, "high": 0.2}}}, "unknown key train.lrr"),
+    ({"space": {"train.lr": {"low": "a", "high": 0.1}}}, "low, high and step must be numbers"),
+    ({"space": {"train.lr": {"low": 0.1, "high": 0.01}}}, "needs low < high"),
+    ({"space": {"train.class_weight": ["none", "inverse"]}}, "train.class_weight = 'inverse'"),
+    ({"space": {"train.lr": 0.1}}, "expected a non-empty list of choices"),
+    ({"objective": "val.aucc"}, "objective ['val.aucc']"),
+    ({"objective": ["cost.energy_pj", "val.auc"]}, "the first objective must be a validation quantity"),
+    ({"models": ["snnn"]}, "unknown model 'snnn'"),
+    ({"trials": 0}, "trials must be a whole number of at least 1"),
+    ({"colour": "blue"}, "unknown key 'colour'"),
+])
+def test_a_bad_tune_file_is_one_line_and_exit_2_before_any_trial(npz_2d, tmp_path, capsys, change, says):
+    path = write_tune(tmp_path / "t.yaml", npz_2d, **change)
+    assert main(["tune", str(path), "--out", str(tmp_path / "res")]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1, err
+    assert not (tmp_path / "res" / "tune").exists() or not list((tmp_path / "res" / "tune").glob("*.db"))
+
+
+@pytest.mark.parametrize("args, says", [(["--trials", "0"], "--trials must be at least 1"),
+                                        (["--storage", "sqlite:////no/such/folder/x.db"], "cannot be opened")])
+def test_bad_tune_arguments_are_one_line_and_exit_2(npz_2d, tmp_path, capsys, args, says):
+    path = write_tune(tmp_path / "t.yaml", npz_2d)
+    assert main(["tune", str(path), "--out", str(tmp_path / "res"), *args]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1
+
+
+def test_every_built_in_model_declares_a_space_the_config_accepts(npz_2d, tmp_path):
+    models = [name for name in MODELS.names() if name in ("snn", "alif", "ltc", "cfc", "lstm", "gru", "rnn", "cnn", "mlp")]
+    tune = load_tune(write_tune(tmp_path / "t.yaml", npz_2d, models=models))  # resolves every end of every range
+    assert all(tune.model_space(name) for name in models if name != "mlp")
+
+
+def test_a_tune_gives_every_paradigm_the_same_trials_and_reruns_the_best_with_every_seed(npz_2d, tmp_path, capsys):
+    path = write_tune(tmp_path / "t.yaml", npz_2d)
+    out = tmp_path / "res"
+    assert main(["tune", str(path), "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "tune" / "t.json").read_text())
+    assert [(s["model"], s["finished"]) for s in summary["studies"]] == [("mlp", 3), ("cnn", 3)]
+    storage = summary["storage"]
+    for study in summary["studies"]:
+        trials = optuna.load_study(study_name=study["study"], storage=storage).trials
+        assert all(t.user_attrs["scores"]["val.auc"] is not None for t in trials if t.state.name == "COMPLETE")
+        assert all(0 < t.params["train.lr"] < 1e-2 for t in trials)
+    runs = load_runs(out / "tuned" / "t")
+    assert sorted((run.identity[1], run.seed) for run in runs) == [("cnn", 0), ("cnn", 1), ("mlp", 0), ("mlp", 1)]
+    best = {s["model"]: s["best"] for s in summary["studies"]}
+    for run in runs:
+        assert run.config["train"]["lr"] == pytest.approx(best[run.identity[1]]["train.lr"])
+    assert (out / "tune" / "t" / "synthetic2d-mlp.png").exists()
+    # Run again: nothing to tune, nothing to re-run.
+    assert main(["tune", str(path), "--out", str(out), "--quiet"]) == 0
+    assert "all 4 runs are already recorded" in capsys.readouterr().out
+
+
+def _finished_trials(storage):
+    found = {}
+    for name in optuna.get_all_study_names(storage):
+        for trial in optuna.load_study(study_name=name, storage=storage).trials:
+            if trial.state.name in ("COMPLETE", "PRUNED"):
+                found[(name, trial.number)] = trial.params
+    return found
+
+
+def test_a_killed_tune_resumes_with_every_finished_trial_kept_once(tmp_path):
+    npz = make_npz(tmp_path / "bigger.npz", sizes=(512, 64, 64))
+    path = write_tune(tmp_path / "t.yaml", npz, trials=6, models=["cnn"],
+                      base={"train": {"epochs": 4, "batch_size": 32, "threads": 1}})
+    out = tmp_path / "res"
+    storage = f"sqlite:///{out / 'tune' / 't.db'}"
+    command = [sys.executable, "-m", "neurocomp", "tune", str(path), "--out", str(out), "--quiet", "--no-rerun"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline, before = time.time() + 300, {}
+    while time.time() < deadline and len(before) < 2:
+        time.sleep(0.2)
+        if (out / "tune" / "t.db").exists():
+            try:
+                before = _finished_trials(storage)
+            except Exception:  # the schema is being created
+                before = {}
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = _finished_trials(storage)
+    assert 2 <= len(before) < 6, "the tune was not killed mid-way"
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    after = _finished_trials(storage)
+    assert len(after) == 6  # the budget, counted once
+    assert all(after[key] == params for key, params in before.items())  # what finished before is kept as it was
