@@ -308,7 +308,7 @@ def run_tune(tune: TuneFile, *, trials: Optional[int], storage: Optional[str], o
         "title": f"{tune.title}: tuned ({trials} trials per paradigm)",
         "description": f"The best configuration of each paradigm after {trials} Optuna trials on the validation split "
                        f"({', '.join(tune.objectives)}), re-run with seeds {tune.seeds}; written by neurocomp tune {tune.path}.",
-        "base": {**copy.deepcopy(tune.base), "out": str(root / "tuned" / tune.name)},
+        "base": {**copy.deepcopy(tune.base), "out": str(root)},
         "variants": variants,
         "grid": {"train.seed": tune.seeds},
     }, sort_keys=False))

@@ -89,7 +89,7 @@ def test_a_tune_gives_every_paradigm_the_same_trials_and_reruns_the_best_with_ev
         trials = optuna.load_study(study_name=study["study"], storage=storage).trials
         assert all(t.user_attrs["scores"]["val.auc"] is not None for t in trials if t.state.name == "COMPLETE")
         assert all(0 < t.params["train.lr"] < 1e-2 for t in trials)
-    runs = load_runs(out / "tuned" / "t")
+    runs = load_runs(out)
     assert sorted((run.identity[1], run.seed) for run in runs) == [("cnn", 0), ("cnn", 1), ("mlp", 0), ("mlp", 1)]
     best = {s["model"]: s["best"] for s in summary["studies"]}
     for run in runs:
