@@ -53,9 +53,11 @@ class TrainConfig:
     # What counts towards patience: no_improvement (an epoch that does not beat the best by min_delta)
     # or worse_than_best (only an epoch worse than the best by more than min_delta: the LTC study's).
     stopping: Literal["no_improvement", "worse_than_best"] = "no_improvement"
-    # Imbalance: balanced weighs each class's loss terms by N / (K * N_class) (scikit-learn's rule);
-    # the balanced sampler draws each epoch's N images with replacement, every class equally likely.
-    class_weight: Literal["none", "balanced"] = "none"
+    # Imbalance: balanced weighs each class's loss terms by N / (K * N_class) (scikit-learn's rule;
+    # the default, so that no model learns "always the majority class" on an imbalanced set; 1 on a
+    # balanced one); the balanced sampler draws each epoch's N images with replacement, every class
+    # equally likely.
+    class_weight: Literal["none", "balanced"] = "balanced"
     sampler: Literal["shuffle", "balanced"] = "shuffle"
     # bf16: forward passes under CUDA autocast in bfloat16 (the LIF recurrence stays float32).
     precision: Literal["fp32", "bf16"] = "fp32"

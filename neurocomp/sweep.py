@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from .claims import Claim
 from .files import DiskSink, MemorySink
+from .processes import die_with_parent
 from .record import RunRecord, run_id
 from .config import RunConfig, load_yaml, resolve, set_dotted
 from .errors import RunFailed, UsageError, one_line_warnings
@@ -238,7 +239,8 @@ def _run_local(pending: list[RunConfig], threads: int, workers: int, claim, fini
                 wait_any=lambda futures: futures, result=lambda f: f.result())
         return
     context = multiprocessing.get_context("spawn")  # no forked torch thread pools
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         _window(pending, workers, claim, finish, submit=lambda c: pool.submit(run_task, c.to_dict(), threads),
                 wait_any=lambda handles: wait(handles, return_when=FIRST_COMPLETED)[0], result=lambda f: f.result())
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import multiprocessing
+import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import yaml
 
 from .config import load_yaml, resolve, set_dotted
 from .errors import RunFailed, UsageError, one_line_warnings
+from .processes import die_with_parent
 from .registry import MODELS
 from .space import Spec, candidates, from_trial_params, parse_spec, suggest
 
@@ -285,7 +287,8 @@ def run_tune(tune: TuneFile, *, trials: Optional[int], storage: Optional[str], o
     jobs = [(str(tune.path), dataset, index, trials, url, threads)
             for dataset in tune.datasets for index in range(len(tune.variants))]
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             outcomes = list(pool.map(tune_study, *zip(*jobs)))
     else:
         outcomes = [tune_study(*job) for job in jobs]

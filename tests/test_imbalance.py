@@ -53,7 +53,7 @@ def test_the_balanced_sampler_draws_each_class_equally_often():
     assert sorted(shuffled.tolist()) == list(range(1000))  # shuffle: a permutation
 
 
-@pytest.mark.parametrize("setting", [["train.class_weight=balanced"], ["train.sampler=balanced"]])
+@pytest.mark.parametrize("setting", [["train.class_weight=balanced"], ["train.sampler=balanced", "train.class_weight=none"]])
 def test_imbalanced_runs_record_the_setting_and_find_the_rare_class(tmp_path, setting, capsys):
     # Train 9:1; the rare class is brighter. Unweighted 2-epoch training tends to call every case common.
     labels = np.array([1] * 12 + [0] * 108)
@@ -61,7 +61,7 @@ def test_imbalanced_runs_record_the_setting_and_find_the_rare_class(tmp_path, se
     images = (rng.integers(0, 100, (120, 28, 28)) + labels[:, None, None] * 60).astype(np.uint8)
     npz = make_npz(tmp_path / "skewed.npz", train_images=images, train_labels=labels.reshape(-1, 1).astype(np.uint8))
     args = ["run", str(npz), "--model", "mlp", "--out", str(tmp_path / "res"), "--epochs", "3", "--quiet",
-            "--set", *setting]
+            *[part for assignment in setting for part in ("--set", assignment)]]
     assert main(args) == 0
     (run,) = load_runs(tmp_path / "res")
     key, value = setting[0].split("=")

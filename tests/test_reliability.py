@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -143,6 +144,48 @@ def test_two_concurrent_sweeps_train_each_run_exactly_once(npz_2d, tmp_path):
     assert len(trained) == 6 and len(set(trained)) == 6  # every run trained once, by one of the two
     assert all("done" in out_text for out_text, _ in outputs)  # and the two split the work
     assert sorted(run.status for run in load_runs(out)) == ["completed"] * 6
+
+
+def _children(pid):
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_killed_sweep_leaves_no_worker_training_on(npz_2d, tmp_path):
+    # Found on a killed tune: its spawned workers trained on as orphans beside the resumed one.
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"base:\n  dataset: {{name: {npz_2d}}}\n  model: {{name: cnn}}\n"
+                     f"  train: {{epochs: 200, batch_size: 8}}\ngrid:\n  train.seed: [0, 1]\n")
+    command = [sys.executable, "-m", "neurocomp", "sweep", str(sweep), "--out", str(tmp_path / "res"), "--quiet",
+               "--workers", "2", "--threads", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 120, []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = [pid for pid in _children(process.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+    assert len(workers) == 2
+    time.sleep(3)  # both workers are training
+    process.kill()
+    process.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)
 
 
 def test_a_sweep_with_recorded_failures_exits_1_until_retried(npz_2d, tmp_path, capsys):
