@@ -3,7 +3,8 @@ declared by inheriting one of these classes, never guessed from its attributes.
 
 The suite asks for an ability only where it is declared: the rate loss and the spike-rate record
 need :class:`EmitsSpikes`, the record's model section :class:`DescribesItself`, and the cost count
-asks any module that :class:`CountsOwnCost` for what its hooks cannot see. The model contract test
+asks any module that :class:`CountsOwnCost` for what its hooks cannot see and any layer that
+:class:`HoldsNeuronState` for its state's memory accesses. The model contract test
 (``tests/test_model_contract.py``) checks every declared ability of every registered model.
 """
 
@@ -47,4 +48,15 @@ class CountsOwnCost(ABC):
     @abstractmethod
     def own_cost(self, inputs: torch.Tensor) -> dict:
         """Operations of one call on ``inputs`` (the module's own input) for the whole batch:
-        ``{"layer": name, "dense_macs": n, "macs": n}`` (``acs`` too for spike-driven ones)."""
+        ``{"layer": name, "dense_macs": n, "macs": n, "memory_accesses": n}`` (``acs`` too for
+        spike-driven ones)."""
+
+
+class HoldsNeuronState(ABC):
+    """A layer of stateful neurons (a spiking layer): what it reads and writes per neuron and time
+    step, for the memory-access count of the energy estimate (:mod:`neurocomp.cost`)."""
+
+    @property
+    @abstractmethod
+    def state_accesses(self) -> int:
+        """32-bit memory accesses per neuron per time step: state reads and writes, the spike write."""

@@ -1,5 +1,15 @@
 """What one inference costs: dense multiply-accumulates, the operations actually triggered (spike
-inputs make accumulates, and only for the spikes that occurred), and an energy estimate.
+inputs make accumulates, and only for the spikes that occurred), the memory accesses they need, and
+two energy estimates: arithmetic only, and arithmetic plus memory.
+
+Memory decides whether a spiking network saves energy (Lemaire et al. 2022, "An analytical
+estimation of spiking neural networks energy efficiency"; Yan et al. 2024, arXiv 2409.08290): its
+accumulates are cheap, but every neuron's state is read and written at every step. Counted, with
+no reuse of any value (an upper bound for both paradigms): a multiply-accumulate reads its weight
+and its input, and each output is written once; an accumulate triggered by a spike reads the weight
+and reads and writes its target's running sum; a spiking layer (:class:`HoldsNeuronState`) reads
+and writes each neuron's state and writes its spike at every step; a recurrent layer writes its
+state at every step.
 
 Counted on real inputs (a test batch, all time steps), divided by the batch size, so spiking
 models are charged for the spikes they fired. Conv and linear layers are counted by hooks, recurrent
@@ -16,10 +26,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import kernels
-from .abilities import CountsOwnCost
+from .abilities import CountsOwnCost, HoldsNeuronState
 
-# 45 nm CMOS, 32-bit float (Horowitz, ISSCC 2014): what neuromorphic papers use for estimates.
-PICOJOULES = {"mac": 4.6, "ac": 0.9}
+# 45 nm CMOS, 32-bit float (Horowitz, ISSCC 2014): what neuromorphic papers use for estimates. An
+# access is a 32-bit read or write of an 8 KB SRAM (half of the 10 pJ Horowitz gives for 64 bits).
+PICOJOULES = {"mac": 4.6, "ac": 0.9, "access": 5.0}
+KEYS = ("dense_macs", "macs", "acs", "memory_accesses")
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
 
@@ -31,8 +43,9 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
     """Per-sample costs of ``model`` on ``inputs`` ``(T, B, *step_shape)``.
 
     Returns ``dense_macs`` (every weight used as if all inputs were non-zero), ``macs`` (real-valued
-    inputs), ``acs`` (accumulates triggered by spikes: a spike times its fan-out), per-layer counts,
-    and ``energy_pj`` with the per-operation energies it assumes.
+    inputs), ``acs`` (accumulates triggered by spikes: a spike times its fan-out),
+    ``memory_accesses`` (see the module's docstring), per-layer counts, ``energy_pj`` (arithmetic
+    only), ``energy_with_memory_pj`` and the per-operation energies they assume.
     """
     batch = inputs.shape[1]
     counts = defaultdict(float)
@@ -51,11 +64,16 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
         counts["dense_macs"] += dense
         if _binary(x):  # spikes: each one adds a weight to every target, no multiplication
             operations = triggered()
+            accesses = 3 * operations  # weight read, target sum read and write
             counts["acs"] += operations
-            layers.append({"layer": type(module).__name__, "dense_macs": dense / batch, "acs": operations / batch})
+            layers.append({"layer": type(module).__name__, "dense_macs": dense / batch, "acs": operations / batch,
+                           "memory_accesses": accesses / batch})
         else:
+            accesses = 2 * dense + output.numel()  # weight and input reads, one write per output
             counts["macs"] += dense
-            layers.append({"layer": type(module).__name__, "dense_macs": dense / batch, "macs": dense / batch})
+            layers.append({"layer": type(module).__name__, "dense_macs": dense / batch, "macs": dense / batch,
+                           "memory_accesses": accesses / batch})
+        counts["memory_accesses"] += accesses
 
     def recurrent(module, args, output):
         steps, rows = args[0].shape[:2]
@@ -63,16 +81,26 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
         for layer in range(module.num_layers):
             in_features = module.input_size if layer == 0 else module.hidden_size * (2 if module.bidirectional else 1)
             total += _GATES[module.mode.split("_")[0]] * (in_features + module.hidden_size) * module.hidden_size
-        total *= (2 if module.bidirectional else 1) * steps * rows
+        directions = 2 if module.bidirectional else 1
+        total *= directions * steps * rows
+        states = (2 if module.mode == "LSTM" else 1) * module.num_layers * directions * module.hidden_size * steps * rows
+        accesses = 2 * total + states  # weight and input reads; hidden (and cell) state writes
         counts["dense_macs"] += total
         counts["macs"] += total
-        layers.append({"layer": type(module).__name__, "dense_macs": total / batch, "macs": total / batch})
+        counts["memory_accesses"] += accesses
+        layers.append({"layer": type(module).__name__, "dense_macs": total / batch, "macs": total / batch,
+                       "memory_accesses": accesses / batch})
+
+    def neuron_state(module, args, output):
+        accesses = module.state_accesses * args[0].numel()  # current (T, B, ...): one per neuron and step
+        counts["memory_accesses"] += accesses
+        layers.append({"layer": type(module).__name__, "memory_accesses": accesses / batch})
 
     def own(module, args, output):
         counted = module.own_cost(args[0])
-        for key in ("dense_macs", "macs", "acs"):
+        for key in KEYS:
             counts[key] += counted.get(key, 0)
-        layers.append({**counted, **{key: counted[key] / batch for key in ("dense_macs", "macs", "acs") if key in counted}})
+        layers.append({**counted, **{key: counted[key] / batch for key in KEYS if key in counted}})
 
     hooks = []
     for module in model.modules():
@@ -82,6 +110,8 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
             hooks.append(module.register_forward_hook(linear_or_conv))
         elif isinstance(module, nn.RNNBase):
             hooks.append(module.register_forward_hook(recurrent))
+        elif isinstance(module, HoldsNeuronState):
+            hooks.append(module.register_forward_hook(neuron_state))
     try:
         # The library path (snnTorch, ncps) calls every layer as a module, so the hooks see them all;
         # the fused kernels compute the same values without those calls.
@@ -90,11 +120,14 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
     finally:
         for hook in hooks:
             hook.remove()
-    per_sample = {key: counts[key] / batch for key in ("dense_macs", "macs", "acs")}
+    per_sample = {key: counts[key] / batch for key in KEYS}
     energy = per_sample["macs"] * PICOJOULES["mac"] + per_sample["acs"] * PICOJOULES["ac"]
     return {
         **per_sample,
         "energy_pj": energy,
-        "energy_basis": "estimate: 45 nm, 4.6 pJ per 32-bit float MAC, 0.9 pJ per accumulate (Horowitz 2014)",
+        "energy_with_memory_pj": energy + per_sample["memory_accesses"] * PICOJOULES["access"],
+        "energy_basis": "estimate: 45 nm, 4.6 pJ per 32-bit float MAC, 0.9 pJ per accumulate (Horowitz 2014); "
+                        "with memory: 5 pJ per 32-bit access to an 8 KB SRAM (Horowitz 2014), every weight, input, "
+                        "output and neuron-state access counted without reuse (an upper bound)",
         "layers": layers,
     }

@@ -33,7 +33,8 @@ from .registry import MODELS
 from .space import Spec, candidates, from_trial_params, parse_spec, suggest
 
 TUNE_KEYS = ("title", "description", "base", "datasets", "models", "objective", "trials", "seeds", "space")
-COST_QUANTITIES = ("params.trainable", "cost.energy_pj", "cost.macs", "cost.acs", "cost.dense_macs")
+COST_QUANTITIES = ("params.trainable", "cost.energy_pj", "cost.energy_with_memory_pj", "cost.macs", "cost.acs",
+                   "cost.dense_macs", "cost.memory_accesses")
 HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
 
 
@@ -158,7 +159,8 @@ def validation_scores(config, report: Callable) -> dict:
         cost = inference_cost(model.eval(), encoder(val.images[: config.train.batch_size].float().div_(255.0), generator))
     return {"val.loss": scored.loss, **{f"val.{name}": scored.metrics[name] for name in METRIC_NAMES},
             "params.trainable": parameter_counts(model)["trainable"],
-            **{f"cost.{key}": cost[key] for key in ("energy_pj", "macs", "acs", "dense_macs")}}
+            **{f"cost.{key}": cost[key] for key in ("energy_pj", "energy_with_memory_pj", "macs", "acs", "dense_macs",
+                                                    "memory_accesses")}}
 
 
 def open_storage(url: str):

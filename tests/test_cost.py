@@ -43,8 +43,31 @@ def test_every_layer_of_the_study_snn_is_counted():
     encoder = rate(sample_shape=(1, 28, 28), steps=2)
     model = build_model("snn", encoder=encoder, num_outputs=2)
     cost = inference_cost(model, encoder(torch.rand(3, 1, 28, 28), torch.Generator().manual_seed(0)))
-    assert [layer["layer"] for layer in cost["layers"]] == ["Conv2d", "Conv2d", "Linear"]
+    assert [layer["layer"] for layer in cost["layers"]] == ["Conv2d", "LeakyLayer", "Conv2d", "LeakyLayer", "Linear",
+                                                            "LeakyLayer"]
     assert cost["dense_macs"] == 2 * (24 * 24 * 12 * 25 + 10 * 10 * 32 * 12 * 9 + 800 * 2)
+    # Each LIF layer: 3 accesses per neuron and step, after pooling (12 x 12 x 12, 32 x 5 x 5, 2 outputs).
+    states = [layer["memory_accesses"] for layer in cost["layers"] if layer["layer"] == "LeakyLayer"]
+    assert states == [3 * 2 * 12 * 12 * 12, 3 * 2 * 32 * 5 * 5, 3 * 2 * 2]
+
+
+def test_memory_accesses_by_hand_for_an_mlp():
+    # Every MAC reads a weight and an input; every output is written once.
+    encoder = static(sample_shape=(1, 28, 28))
+    model = build_model("mlp", encoder=encoder, num_outputs=2, hidden=(16,))
+    cost = inference_cost(model, encoder(torch.rand(4, 1, 28, 28)))
+    assert cost["memory_accesses"] == 2 * (784 * 16 + 16 * 2) + (16 + 2)
+    assert cost["energy_with_memory_pj"] == pytest.approx(cost["energy_pj"] + cost["memory_accesses"] * PICOJOULES["access"])
+
+
+def test_memory_accesses_by_hand_for_a_spiking_network():
+    # A spike's accumulate reads the weight and reads and writes the target's sum; every LIF neuron
+    # reads and writes its membrane and writes its spike at every step.
+    encoder = rate(sample_shape=(1, 28, 28), steps=3)
+    model = build_model("snn", encoder=encoder, num_outputs=2, channels=(), hidden=(10,))
+    cost = inference_cost(model, encoder(torch.rand(5, 1, 28, 28), torch.Generator().manual_seed(0)))
+    assert cost["memory_accesses"] == pytest.approx(3 * cost["acs"] + 3 * 3 * (10 + 2))
+    assert cost["energy_with_memory_pj"] > cost["energy_pj"]
 
 
 def test_lstm_gates_times_inputs_and_state():
@@ -52,6 +75,8 @@ def test_lstm_gates_times_inputs_and_state():
     model = build_model("lstm", encoder=encoder, num_outputs=2, hidden_size=8)
     cost = inference_cost(model, encoder(torch.rand(2, 1, 28, 28)))
     assert cost["dense_macs"] == 28 * 4 * (28 + 8) * 8 + 8 * 2
+    # Weight and input reads per MAC, h and c written at every step, the head's 2 outputs written.
+    assert cost["memory_accesses"] == 2 * cost["dense_macs"] + 2 * 28 * 8 + 2
 
 
 def test_ltc_counts_kept_synapses_times_unfolds():

@@ -19,12 +19,15 @@ from snntorch import surrogate
 from torch import nn
 
 from neurocomp import register_model
+from neurocomp.abilities import HoldsNeuronState
 from neurocomp.models.options import with_options
 from neurocomp.models.snn import Spiking
 
 
-class AdaptiveLayer(nn.Module):
+class AdaptiveLayer(nn.Module, HoldsNeuronState):
     """ALIF neurons over time: current ``(T, B, ...)`` -> spikes and membranes ``(T, B, ...)``."""
+
+    state_accesses = 7  # per neuron and step: read and write membrane, trace and threshold; write the spike
 
     def __init__(self, beta: float, threshold: float, adaptation: float, rho: float, slope: float):
         super().__init__()

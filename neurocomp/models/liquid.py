@@ -87,7 +87,8 @@ class NcpCore(nn.Module, DescribesItself, CountsOwnCost):
         """Synapse evaluations of one call on ``inputs`` ``(T, B, F)``, counted from the cell's masks
         (ncps computes them with raw masked parameters, which no hook sees). An LTC synapse (sigmoid,
         product, two sums) per ODE unfold, and a CfC masked weight of ff1 and ff2, each count as one
-        MAC: a lower bound. The CfC's time gates are linear layers, counted by their hooks."""
+        MAC: a lower bound. The CfC's time gates are linear layers, counted by their hooks. Memory
+        accesses as :mod:`neurocomp.cost` counts them, without reuse."""
         calls = inputs.shape[0] * inputs.shape[1]
         if isinstance(self.cell, ncps_torch.LTC):
             p = ncps.ltc_parameters(self.cell.rnn_cell)
@@ -97,7 +98,16 @@ class NcpCore(nn.Module, DescribesItself, CountsOwnCost):
             masks = [(layer.sparsity_mask, 2) for layer in ncps.cfc_layers(self.cell.rnn_cell)]
         dense = sum(mask.numel() * times for mask, times in masks) * calls
         effective = sum(int((mask != 0).sum()) * times for mask, times in masks) * calls
-        return {"layer": type(self.cell).__name__, "dense_macs": dense, "macs": effective}
+        units = self.wiring.units
+        if isinstance(self.cell, ncps_torch.LTC):
+            # Per synapse evaluation: w, mu, sigma, erev and the presynaptic value read; per neuron and
+            # unfold: cm, gleak, vleak and the state read, the state written.
+            accesses = 5 * effective + 5 * units * unfolds * calls
+        else:
+            # Per masked ff1/ff2 weight: the weight and its input read; per neuron and step: the state
+            # written (the time gates are linear layers, counted by their hooks).
+            accesses = 2 * effective + units * calls
+        return {"layer": type(self.cell).__name__, "dense_macs": dense, "macs": effective, "memory_accesses": accesses}
 
     def describe(self) -> dict:
         """The wiring and its synapse counts.

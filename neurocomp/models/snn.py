@@ -18,13 +18,13 @@ from snntorch import surrogate
 from torch import nn
 
 from .. import kernels
-from ..abilities import DescribesItself, EmitsSpikes
+from ..abilities import DescribesItself, EmitsSpikes, HoldsNeuronState
 from ..registry import register_model
 from .layers import conv_block, output_shape, per_layer, require_image_steps
 from .options import with_options
 
 
-class LeakyLayer(nn.Module):
+class LeakyLayer(nn.Module, HoldsNeuronState):
     """A layer of snnTorch ``Leaky`` neurons run over time (reset delayed, as snnTorch does).
 
     forward: input current ``(T, B, ...)`` -> spikes and membrane potentials, both ``(T, B, ...)``.
@@ -32,6 +32,8 @@ class LeakyLayer(nn.Module):
     native LIF kernel computes exactly this ``neuron`` (the kernels' check), it runs; otherwise
     snnTorch steps the neuron, so changing ``neuron`` (its surrogate, reset, ...) is always honoured.
     """
+
+    state_accesses = 3  # per neuron and step: read and write the membrane, write the spike
 
     def __init__(self, *, beta: float, threshold: float, slope: float, reset: str, learn_beta: bool, learn_threshold: bool):
         super().__init__()
