@@ -84,10 +84,12 @@ def main() -> None:
     parser.add_argument("tuned_sweep")
     parser.add_argument("--results", default="results")
     parser.add_argument("--output", default="results/BENCHMARK.md")
+    parser.add_argument("--reference", default="cnn", help="model the ΔAUC columns compare against (default cnn)")
     args = parser.parse_args()
     output = Path(args.output)
     write_report([args.default_sweep, args.tuned_sweep], args.results, output,
-                 (*DEFAULT_METRICS, "test.operating_point.sensitivity"), title="Cross-paradigm benchmark: defaults and an equal tuning budget")
+                 (*DEFAULT_METRICS, "test.operating_point.sensitivity"), reference=args.reference,
+                 title="Cross-paradigm benchmark: defaults and an equal tuning budget")
     default, tuned = runs_by_group(args.default_sweep, args.results), runs_by_group(args.tuned_sweep, args.results)
     rows = []
     for key in default:

@@ -40,7 +40,7 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 128
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
+    lr: float = 1e-3  # unless the model declares its own (ModelInfo.lr) and train.lr is not set
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
     schedule: Literal["none", "step", "cosine"] = "none"
@@ -231,6 +231,9 @@ def resolve(raw: dict) -> RunConfig:
     encoder.name = encoder.name or MODELS.get(model.name).meta.default_encoder
     encoder.options = resolve_options(ENCODERS, encoder.name, encoder.options, "encoder")
     train = _strict_dataclass(TrainConfig, raw.get("train"), "train")
+    declared_lr = MODELS.get(model.name).meta.lr
+    if declared_lr is not None and "lr" not in (raw.get("train") or {}):
+        train.lr = declared_lr  # a model that learns at another rate says so in its registration
     _check_train(train)
     dataset = _strict_dataclass(DatasetConfig, raw.get("dataset"), "dataset")
     from .data import check_dataset  # here: reading MedMNIST's table is not for every command

@@ -27,6 +27,7 @@ class ModelInfo:
     default_encoder: str = "static"  # fed to the model when a run names no encoder
     width: Optional[str] = None  # the option ``--params`` scales
     family: str = "other"  # paradigm, one of FAMILIES or a new one: tables and plots group by it
+    lr: Optional[float] = None  # the model's own default learning rate, where train.lr is not set
     # What `neurocomp tune` searches besides the tune file's shared keys: option -> a range
     # {low, high[, log][, step]} or a list of choices (neurocomp.space). The width option is the
     # parameter budget's, so it is not searched here.

@@ -103,3 +103,12 @@ def test_the_two_early_stopping_rules(stopping, losses, stops_after):
         if waiting >= config.patience:
             break
     assert epoch == stops_after
+
+
+def test_a_model_declared_learning_rate_is_the_default_and_an_explicit_one_wins():
+    from neurocomp.registry import MODELS
+
+    declared = MODELS.get("ltc").meta.lr
+    assert declared is not None and resolve({"model": "ltc"}).train.lr == declared
+    assert resolve({"model": "ltc", "train": {"lr": 1.0e-3}}).train.lr == 1.0e-3
+    assert resolve({"model": "cnn"}).train.lr == 1.0e-3  # no declaration: the training default
