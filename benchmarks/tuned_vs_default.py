@@ -87,9 +87,10 @@ def main() -> None:
     parser.add_argument("--reference", default="cnn", help="model the ΔAUC columns compare against (default cnn)")
     args = parser.parse_args()
     output = Path(args.output)
+    figures = output.parent / "figures" / output.stem.lower()  # beside, not over, another report's figures
     write_report([args.default_sweep, args.tuned_sweep], args.results, output,
                  (*DEFAULT_METRICS, "test.operating_point.sensitivity"), reference=args.reference,
-                 title="Cross-paradigm benchmark: defaults and an equal tuning budget")
+                 title="Cross-paradigm benchmark: defaults and an equal tuning budget", figures=figures)
     default, tuned = runs_by_group(args.default_sweep, args.results), runs_by_group(args.tuned_sweep, args.results)
     rows = []
     for key in default:
@@ -100,7 +101,7 @@ def main() -> None:
         rows.append(row)
     headers = ["dataset", "model", "AUC default", "AUC tuned", "sens. default", "sens. tuned", "one-class default",
                "one-class tuned"]
-    drawn = figure(default, tuned, output.parent / "figures" / "tuned-vs-default")
+    drawn = figure(default, tuned, figures / "tuned-vs-default")
     text = output.read_text() + "\n".join([
         "", "## Defaults vs tuned, side by side", "",
         f"Test AUC and the test sensitivity at the threshold chosen on validation (`eval.threshold`, Youden), mean ± "

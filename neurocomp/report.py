@@ -32,10 +32,12 @@ _PLACEHOLDER = re.compile(r"\{(?P<reported>reported )?(?P<model>[\w-]+)(?:\[(?P<
 
 
 def write_report(sweep_paths: list[str], results: str | Path, output: str | Path, metrics: tuple[str, ...],
-                 reference: str | None = None, title: str = "Reproduction of the published studies") -> Path:
-    """Write the markdown report to ``output`` (atomically) and its figures next to it; returns the path."""
+                 reference: str | None = None, title: str = "Reproduction of the published studies",
+                 figures: str | Path | None = None) -> Path:
+    """Write the markdown report to ``output`` (atomically) and its figures to ``figures`` (default: the
+    ``figures`` folder beside it); returns the path."""
     output = Path(output)
-    figures = output.parent / "figures"
+    figures = Path(figures) if figures is not None else output.parent / "figures"
     all_runs = {run.run_id: run for run in load_runs(results)}
     sections = [
         f"# {title}",
