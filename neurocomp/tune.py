@@ -204,14 +204,12 @@ def tune_study(tune_path: str, dataset: str, variant_index: int, trials: int, st
     name = study_name(tune, dataset, variant)
     single = len(tune.objectives) == 1
     directions = ["minimize" if lower_is_better(q) else "maximize" for q in tune.objectives]
-    # Seeded by how far the study got, so a resumed tune does not replay the trials it already has.
-    existing = optuna.load_study(study_name=name, storage=storage) if name in optuna.get_all_study_names(storage) else None
-    done = len(existing.trials) if existing is not None else 0
     study = optuna.create_study(
         study_name=name, storage=storage, load_if_exists=True, directions=directions,
-        sampler=optuna.samplers.TPESampler(seed=tune.seeds[0] + done),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3) if single else optuna.pruners.NopPruner(),
     )
+    # Seeded by how far the study got, so a resumed tune does not replay the trials it already has.
+    study.sampler = optuna.samplers.TPESampler(seed=tune.seeds[0] + len(study.trials))
     history_key = tune.objectives[0].replace(".", "_")
 
     def objective(trial):
@@ -285,7 +283,7 @@ def run_tune(tune: TuneFile, *, trials: Optional[int], storage: Optional[str], o
     folder = root / "tune"
     folder.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(folder / f'{tune.name}.db').resolve()}"
-    open_storage(url)  # refused in one line before any worker starts
+    open_storage(url)  # refused in one line before any worker starts; creates the schema once
     jobs = [(str(tune.path), dataset, index, trials, url, threads)
             for dataset in tune.datasets for index in range(len(tune.variants))]
     if workers > 1:
@@ -296,9 +294,10 @@ def run_tune(tune: TuneFile, *, trials: Optional[int], storage: Optional[str], o
         outcomes = [tune_study(*job) for job in jobs]
     summary = {"tune": str(tune.path), "trials": trials, "objectives": tune.objectives, "storage": url, "studies": []}
     variants = []
+    opened = open_storage(url)
     for (_, dataset, index, *_), outcome in zip(jobs, outcomes):
         variant = tune.variants[index]
-        study = optuna.load_study(study_name=outcome["study"], storage=open_storage(url))
+        study = optuna.load_study(study_name=outcome["study"], storage=opened)
         values, front = best_values(tune, study, variant)
         _plot_history(study, tune.objectives, folder / tune.name / f"{outcome['study'].split('/', 1)[1].replace('/', '-')}.png")
         summary["studies"].append({**outcome, "dataset": dataset, "model": variant["model.name"], "best": values,

@@ -17,21 +17,11 @@ import torch
 import triton
 import triton.language as tl
 
+from .triton_math import sigmoid, square_tile, tanh
+
 KERNEL = "triton_cfc"
 # Warps per program (one sample each): small tiles want few; benchmarks/triton_warps.py measures it.
 NUM_WARPS = 4
-
-
-@triton.jit
-def _sigmoid(x):
-    return 1.0 / (1.0 + tl.exp(-x))
-
-
-@triton.jit
-def _tanh(x):
-    # Triton's interpreter has no tanh; this form never overflows and is exact to a unit in the last place of 1.
-    e = tl.exp(-2.0 * tl.abs(x))
-    return tl.where(x < 0, -1.0, 1.0) * (1.0 - e) / (1.0 + e)
 
 
 @triton.jit
@@ -41,16 +31,14 @@ def _activations(zx, h, w1, w2, w3, w4, offset, hidden, j, keep):
     z2 = tl.load(zx + offset + hidden + j, mask=keep, other=0.0) + tl.sum(w2 * h[None, :], axis=1)
     z3 = (tl.load(zx + offset + 2 * hidden + j, mask=keep, other=0.0) + tl.load(zx + offset + 3 * hidden + j, mask=keep, other=0.0)
           + tl.sum((w3 + w4) * h[None, :], axis=1))
-    return _tanh(z1), _tanh(z2), _sigmoid(z3)
+    return tanh(z1), tanh(z2), sigmoid(z3)
 
 
 @triton.jit
 def _load_weights(wh, hidden, HP: tl.constexpr):
-    out, inp = tl.arange(0, HP)[:, None], tl.arange(0, HP)[None, :]
-    at, inside = out * hidden + inp, (out < hidden) & (inp < hidden)
-    square = hidden * hidden
-    return (tl.load(wh + at, mask=inside, other=0.0), tl.load(wh + square + at, mask=inside, other=0.0),
-            tl.load(wh + 2 * square + at, mask=inside, other=0.0), tl.load(wh + 3 * square + at, mask=inside, other=0.0))
+    square = hidden * hidden  # the four (H, H) recurrent blocks of ff1, ff2, time_a, time_b
+    return (square_tile(wh, hidden, HP), square_tile(wh + square, hidden, HP), square_tile(wh + 2 * square, hidden, HP),
+            square_tile(wh + 3 * square, hidden, HP))
 
 
 @triton.jit

@@ -17,26 +17,19 @@ import torch
 import triton
 import triton.language as tl
 
+from .triton_math import sigmoid, square_tile
+
 KERNEL = "triton_ltc"
 # Warps per program (one sample each): small tiles want few; benchmarks/triton_warps.py measures it.
 NUM_WARPS = 4
 
 
 @triton.jit
-def _sigmoid(x):
-    return 1.0 / (1.0 + tl.exp(-x))
-
-
-@triton.jit
 def _unfold_forward(snum, sden, h0, w, mu, sigma, erev, cm_t, gleak, vleak, states, batch, units, eps,
                     steps: tl.constexpr, unfolds: tl.constexpr, UP: tl.constexpr):
     b = tl.program_id(0)
-    src, dst = tl.arange(0, UP)[:, None], tl.arange(0, UP)[None, :]
-    pair, paired = src * units + dst, (src < units) & (dst < units)
-    w_ = tl.load(w + pair, mask=paired, other=0.0)
-    mu_ = tl.load(mu + pair, mask=paired, other=0.0)
-    sigma_ = tl.load(sigma + pair, mask=paired, other=0.0)
-    w_erev = w_ * tl.load(erev + pair, mask=paired, other=0.0)
+    w_, mu_, sigma_ = square_tile(w, units, UP), square_tile(mu, units, UP), square_tile(sigma, units, UP)
+    w_erev = w_ * square_tile(erev, units, UP)
     j = tl.arange(0, UP)
     keep = j < units
     cm = tl.load(cm_t + j, mask=keep, other=0.0)
@@ -48,7 +41,7 @@ def _unfold_forward(snum, sden, h0, w, mu, sigma, erev, cm_t, gleak, vleak, stat
         s_num = tl.load(snum + (t * batch + b) * units + j, mask=keep, other=0.0)
         s_den = tl.load(sden + (t * batch + b) * units + j, mask=keep, other=0.0)
         for k in range(unfolds):
-            gate = _sigmoid(sigma_ * (v[:, None] - mu_))
+            gate = sigmoid(sigma_ * (v[:, None] - mu_))
             num = cm * v + leak + tl.sum(w_erev * gate, axis=0) + s_num
             den = cm + gl + tl.sum(w_ * gate, axis=0) + s_den
             v = num / (den + eps)  # padded neurons: 0 / eps
@@ -59,12 +52,8 @@ def _unfold_forward(snum, sden, h0, w, mu, sigma, erev, cm_t, gleak, vleak, stat
 def _unfold_backward(grad_outputs, states, sden, w, mu, sigma, erev, cm_t, gleak, vleak, grad_snum, grad_sden, grad_h0,
                      partial, batch, units, eps, steps: tl.constexpr, unfolds: tl.constexpr, UP: tl.constexpr):
     b = tl.program_id(0)
-    src, dst = tl.arange(0, UP)[:, None], tl.arange(0, UP)[None, :]
-    pair, paired = src * units + dst, (src < units) & (dst < units)
-    w_ = tl.load(w + pair, mask=paired, other=0.0)
-    mu_ = tl.load(mu + pair, mask=paired, other=0.0)
-    sigma_ = tl.load(sigma + pair, mask=paired, other=0.0)
-    erev_ = tl.load(erev + pair, mask=paired, other=0.0)
+    w_, mu_, sigma_ = square_tile(w, units, UP), square_tile(mu, units, UP), square_tile(sigma, units, UP)
+    erev_ = square_tile(erev, units, UP)
     j = tl.arange(0, UP)
     keep = j < units
     cm = tl.load(cm_t + j, mask=keep, other=0.0)
@@ -88,7 +77,7 @@ def _unfold_backward(grad_outputs, states, sden, w, mu, sigma, erev, cm_t, gleak
             step = t * unfolds + unfolds - 1 - kk
             v = tl.load(states + (step * batch + b) * units + j, mask=keep, other=0.0)
             after = tl.load(states + ((step + 1) * batch + b) * units + j, mask=keep, other=0.0)
-            gate = _sigmoid(sigma_ * (v[:, None] - mu_))
+            gate = sigmoid(sigma_ * (v[:, None] - mu_))
             den = cm + gl + tl.sum(w_ * gate, axis=0) + s_den + eps
             d_num = gv / den
             d_den = -gv * after / den  # after = num / den
@@ -109,6 +98,8 @@ def _unfold_backward(grad_outputs, states, sden, w, mu, sigma, erev, cm_t, gleak
     tl.store(grad_h0 + b * units + j, gv, mask=keep)
     row = partial + b * (4 * units * units + 3 * units)
     square = units * units
+    src, dst = tl.arange(0, UP)[:, None], tl.arange(0, UP)[None, :]
+    pair, paired = src * units + dst, (src < units) & (dst < units)
     tl.store(row + pair, acc_w, mask=paired)
     tl.store(row + square + pair, acc_mu, mask=paired)
     tl.store(row + 2 * square + pair, acc_sigma, mask=paired)
