@@ -99,8 +99,9 @@ def main() -> None:
             row += [cell(default[key], quantity), cell(tuned.get(key, []), quantity)]
         row += [f"{one_class(default[key])}/{len(default[key])}", f"{one_class(tuned.get(key, []))}/{len(tuned.get(key, []))}"]
         rows.append(row)
-    headers = ["dataset", "model", "AUC default", "AUC tuned", "sens. default", "sens. tuned", "one-class default",
-               "one-class tuned"]
+    tuned_label = load_sweep(args.tuned_sweep).label or "tuned"
+    headers = ["dataset", "model", "AUC default", f"AUC {tuned_label}", "sens. default", f"sens. {tuned_label}",
+               "one-class default", f"one-class {tuned_label}"]
     drawn = figure(default, tuned, figures / "tuned-vs-default")
     text = output.read_text() + "\n".join([
         "", "## Defaults vs tuned, side by side", "",

@@ -59,7 +59,8 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
         if runs or reported:
             compared = sweep.reference or reference  # the sweep's own reference, else the command's
             has_reference = any(run.identity[1] == compared for run in runs)
-            headers, rows, best = build_table(runs, metrics, reported=reported, reference=compared if has_reference else None)
+            headers, rows, best = build_table(runs, metrics, reported=reported, reference=compared if has_reference else None,
+                                              label=sweep.label)
             sections += [render(headers, rows, best, "markdown"), ""]
         if runs:
             figure = plot(runs, "params-vs-metric", figures / f"{Path(path).stem}-params-vs-auc.png", metric="test.auc")

@@ -28,7 +28,7 @@ from .record import RunRecord, run_id
 from .config import RunConfig, load_yaml, resolve, set_dotted
 from .errors import RunFailed, UsageError, one_line_warnings
 
-SWEEP_KEYS = ("title", "description", "reported", "reference", "base", "variants", "grid")
+SWEEP_KEYS = ("title", "description", "label", "reported", "reference", "base", "variants", "grid")
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Sweep:
     description: str = ""
     reported: Optional[Path] = None  # YAML of the published numbers, for tables and the report
     reference: Optional[str] = None  # the model the report compares AUC against (ΔAUC column, {model:delta})
+    label: str = ""  # what the report's rows of this sweep say they are, e.g. "tuned (20 trials)"
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -69,8 +70,11 @@ def load_sweep(path: str | Path) -> Sweep:
     reported, reference = raw.get("reported"), raw.get("reference")
     if reference is not None and not isinstance(reference, str):
         raise UsageError(f"{path}: reference must be a model name, e.g. cnn")
+    label = raw.get("label") or ""
+    if not isinstance(label, str):
+        raise UsageError(f"{path}: label must be text, e.g. 'tuned (20 trials)'")
     return Sweep(path, base, variants, grid, raw.get("title") or path.stem, raw.get("description") or "",
-                 path.parent / reported if reported else None, reference)
+                 path.parent / reported if reported else None, reference, label)
 
 
 def expand(sweep: Sweep, out: Optional[str] = None) -> list[RunConfig]:

@@ -171,8 +171,10 @@ def build_table(
     *,
     reference: Optional[str] = None,
     reported: Optional[list[dict]] = None,
+    label: str = "",
 ) -> tuple[list[str], list[list], list[tuple[int, int]]]:
-    """Headers, rows (cells as text) and the (row, column) cells holding a column's best mean."""
+    """Headers, rows (cells as text) and the (row, column) cells holding a column's best mean; ``label``
+    (e.g. "tuned (20 trials)") heads every run row's variant cell."""
     groups = group_runs(runs)
     if not groups and not reported:
         raise UsageError("no completed run records to tabulate")
@@ -183,7 +185,7 @@ def build_table(
     for group in groups:
         dataset_info = group.runs[0].dataset
         positive = dataset_info.get("positive")
-        cells = [group.dataset, group.model, group.encoder, group.variant, len(group.runs),
+        cells = [group.dataset, group.model, group.encoder, "; ".join(filter(None, (label, group.variant))), len(group.runs),
                  "macro" if positive is None else f"{positive} ({dataset_info.get('positive_name')})"]
         row_means = []
         for metric in metrics:

@@ -5,7 +5,10 @@ each best configuration with several seeds through the normal run path.
 Each (dataset, model) is one Optuna study in one storage (an SQLite file under the results folder,
 or any Optuna RDB URL, so several processes or machines tune one file): a seeded TPE sampler, a
 median pruner on the per-epoch validation value of the first objective, and trials counted as
-finished when complete or pruned. A killed tune resumes: finished trials stay in the storage, the
+finished when complete or pruned. A trial that predicts one class for every validation image (at
+0.5) is infeasible (an Optuna constraint): TPE learns to avoid its region and it is never chosen as
+best, however high its AUC, because ranking well says nothing about a classifier that answers
+"benign" to everyone; only when every trial of a study is one-class is its best kept, and flagged. A killed tune resumes: finished trials stay in the storage, the
 one that was running is failed by Optuna's heartbeat and does not count. The search space is the
 file's shared keys (``train.lr``, ...) plus what each model's registration declares
 (:class:`neurocomp.registry.ModelInfo` ``space``). With two objectives or more (e.g. ``val.auc``
@@ -36,6 +39,7 @@ TUNE_KEYS = ("title", "description", "base", "datasets", "models", "objective", 
 COST_QUANTITIES = ("params.trainable", "cost.energy_pj", "cost.energy_with_memory_pj", "cost.macs", "cost.acs",
                    "cost.dense_macs", "cost.memory_accesses")
 HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
+ONE_CLASS = "one_class_on_validation"  # the constraint: 1 when a trial predicts one class for every validation image
 
 
 @dataclass
@@ -158,7 +162,7 @@ def validation_scores(config, report: Callable) -> dict:
         generator = torch.Generator(device=device).manual_seed(config.train.seed + 1)
         cost = inference_cost(model.eval(), encoder(val.images[: config.train.batch_size].float().div_(255.0), generator))
     return {"val.loss": scored.loss, **{f"val.{name}": scored.metrics[name] for name in METRIC_NAMES},
-            "params.trainable": parameter_counts(model)["trainable"],
+            "val.predicted_classes": scored.metrics["predicted_classes"], "params.trainable": parameter_counts(model)["trainable"],
             **{f"cost.{key}": cost[key] for key in ("energy_pj", "energy_with_memory_pj", "macs", "acs", "dense_macs",
                                                     "memory_accesses")}}
 
@@ -226,6 +230,7 @@ def tune_study(tune_path: str, dataset: str, variant_index: int, trials: int, st
                 raise optuna.TrialPruned()
 
         scores = validation_scores(config, report)
+        trial.set_constraint(ONE_CLASS, float(scores["val.predicted_classes"] == 1))
         trial.set_user_attr("scores", {k: (None if v != v else v) for k, v in scores.items()})
         return tuple(scores[q] for q in tune.objectives) if not single else scores[tune.objectives[0]]
 
@@ -239,15 +244,22 @@ def tune_study(tune_path: str, dataset: str, variant_index: int, trials: int, st
     return {"study": name, "finished": len(_finished(study)), "pruned": states.count("PRUNED"), "failed": states.count("FAIL")}
 
 
-def best_values(tune: TuneFile, study, variant: dict) -> tuple[dict, list[dict]]:
-    """(the chosen trial's config values, the Pareto front as ``[{"values", "params"}]``): the best
-    trial of a single-objective study; in a multi-objective one, the front's member best in the first objective."""
+def best_values(tune: TuneFile, study, variant: dict) -> tuple[dict, list[dict], bool]:
+    """(the chosen trial's config values, the Pareto front as ``[{"values", "params"}]``, whether every
+    finished trial predicted one class on validation): the best feasible trial of a single-objective
+    study; in a multi-objective one, the front's member best in the first objective. With no feasible
+    trial, the best in the first objective of them all, flagged."""
+    import optuna
+
     space = tune.model_space(variant["model.name"])
-    front = study.best_trials
     first_better = (lambda t: t.values[0]) if lower_is_better(tune.objectives[0]) else (lambda t: -t.values[0])
+    front = study.best_trials  # feasible trials only: Optuna honours the constraint
+    one_class_everywhere = not front
+    if one_class_everywhere:
+        front = [min(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)), key=first_better)]
     chosen = min(front, key=first_better)
     values = {key: from_trial_params(key, space[key], chosen.params[key]) for key in space}
-    return values, [{"values": t.values, "params": t.params} for t in front]
+    return values, [{"values": t.values, "params": t.params} for t in front], one_class_everywhere
 
 
 def _plot_history(study, objectives: list[str], path: Path) -> None:
@@ -293,25 +305,32 @@ def run_tune(tune: TuneFile, *, trials: Optional[int], storage: Optional[str], o
     else:
         outcomes = [tune_study(*job) for job in jobs]
     summary = {"tune": str(tune.path), "trials": trials, "objectives": tune.objectives, "storage": url, "studies": []}
-    variants = []
+    variants, one_class_studies = [], []
     opened = open_storage(url)
     for (_, dataset, index, *_), outcome in zip(jobs, outcomes):
         variant = tune.variants[index]
         study = optuna.load_study(study_name=outcome["study"], storage=opened)
-        values, front = best_values(tune, study, variant)
+        values, front, one_class_everywhere = best_values(tune, study, variant)
         _plot_history(study, tune.objectives, folder / tune.name / f"{outcome['study'].split('/', 1)[1].replace('/', '-')}.png")
         summary["studies"].append({**outcome, "dataset": dataset, "model": variant["model.name"], "best": values,
-                                   "front": front})
+                                   "front": front, "one_class_everywhere": one_class_everywhere})
+        if one_class_everywhere:
+            one_class_studies.append(outcome["study"].split("/", 1)[1])
         variants.append({"dataset.name": dataset, **variant, **{k: list(v) if isinstance(v, tuple) else v
                                                                 for k, v in values.items()}})
         echo(f"tuned  {outcome['study']}: {outcome['finished']} trials ({outcome['pruned']} pruned, "
-             f"{outcome['failed']} failed); best {json.dumps(values, default=str)}")
+             f"{outcome['failed']} failed); best {json.dumps(values, default=str)}"
+             + ("; every trial predicted one class on validation" if one_class_everywhere else ""))
     (folder / f"{tune.name}.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     best = folder / f"{tune.name}.best.yaml"
+    caveat = (f" Every trial predicted one class on validation for {', '.join(one_class_studies)}: the best of those is "
+              "kept, and its rows are flagged." if one_class_studies else "")
     best.write_text(yaml.safe_dump({
         "title": f"{tune.title}: tuned ({trials} trials per paradigm)",
+        "label": f"tuned ({trials} trials)",
         "description": f"The best configuration of each paradigm after {trials} Optuna trials on the validation split "
-                       f"({', '.join(tune.objectives)}), re-run with seeds {tune.seeds}; written by neurocomp tune {tune.path}.",
+                       f"({', '.join(tune.objectives)}; a trial predicting one class on validation is never chosen), "
+                       f"re-run with seeds {tune.seeds}; written by neurocomp tune {tune.path}.{caveat}",
         "base": {**copy.deepcopy(tune.base), "out": str(root)},
         "variants": variants,
         "grid": {"train.seed": tune.seeds},

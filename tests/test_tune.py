@@ -19,7 +19,7 @@ from neurocomp.errors import UsageError
 from neurocomp.record import load_runs
 from neurocomp.registry import MODELS
 from neurocomp.space import Choice, Range, from_trial_params, parse_spec, suggest
-from neurocomp.tune import load_tune
+from neurocomp.tune import ONE_CLASS, best_values, load_tune
 
 from conftest import make_npz
 
@@ -99,6 +99,46 @@ def test_a_tune_gives_every_paradigm_the_same_trials_and_reruns_the_best_with_ev
     # Run again: nothing to tune, nothing to re-run.
     assert main(["tune", str(path), "--out", str(out), "--quiet"]) == 0
     assert "all 4 runs are already recorded" in capsys.readouterr().out
+
+
+def _study_of(trials):
+    """A study whose trials score (val AUC, one class on validation?) as given, in that order."""
+    study = optuna.create_study(direction="maximize")
+    scores = iter(trials)
+
+    def objective(trial):
+        trial.suggest_float("train.lr", 1e-4, 1e-2, log=True)
+        trial.suggest_categorical("train.class_weight", ["none", "balanced"])
+        auc, one_class = next(scores)
+        trial.set_constraint(ONE_CLASS, float(one_class))
+        return auc
+
+    study.optimize(objective, n_trials=len(trials))
+    return study
+
+
+def test_a_trial_that_predicts_one_class_on_validation_is_never_chosen_however_high_its_auc(npz_2d, tmp_path):
+    tune = load_tune(write_tune(tmp_path / "t.yaml", npz_2d))
+    study = _study_of([(0.70, False), (0.90, True), (0.75, False), (0.80, True)])
+    values, front, one_class_everywhere = best_values(tune, study, tune.variants[0])
+    assert values["train.lr"] == study.trials[2].params["train.lr"] and not one_class_everywhere
+    assert [f["values"] for f in front] == [[0.75]]
+    # Every trial one class: the best is kept, and said to be one class everywhere.
+    study = _study_of([(0.60, True), (0.65, True)])
+    values, _, one_class_everywhere = best_values(tune, study, tune.variants[0])
+    assert values["train.lr"] == study.trials[1].params["train.lr"] and one_class_everywhere
+
+
+def test_the_tuned_sweep_labels_its_rows_in_the_report(npz_2d, tmp_path):
+    path = write_tune(tmp_path / "t.yaml", npz_2d, models=["mlp"], trials=1, seeds=[0])
+    out = tmp_path / "res"
+    assert main(["tune", str(path), "--out", str(out), "--quiet"]) == 0
+    best = out / "tune" / "t.best.yaml"
+    assert yaml.safe_load(best.read_text())["label"] == "tuned (1 trials)"
+    report = tmp_path / "R.md"
+    assert main(["report", str(best), "--results", str(out), "--output", str(report)]) == 0
+    row = next(line for line in report.read_text().splitlines() if "| mlp " in line)
+    assert "tuned (1 trials)" in row
 
 
 def _finished_count(database):
