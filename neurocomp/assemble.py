@@ -18,15 +18,17 @@ from .registry import ENCODERS, MODELS
 from .sizing import fit_width, scaled
 
 
-def build(config: RunConfig, sample_shape: tuple[int, ...], num_classes: int) -> tuple[Encoder, torch.nn.Module]:
+def build(config: RunConfig, sample_shape: tuple[int, ...], num_classes: int,
+          multi_label: bool = False) -> tuple[Encoder, torch.nn.Module]:
     """The encoder and model ``config`` names, for samples of ``sample_shape`` (``(C, H, W)`` or
-    ``(C, D, H, W)``) and ``num_classes`` classes; UsageError where they cannot fit.
+    ``(C, D, H, W)``) and ``num_classes`` classes (labels, when ``multi_label``); UsageError where
+    they cannot fit.
 
     With a parameter budget (``config.params``) the model's width option is first chosen to meet it
     and written into ``config.model.options``, so the record holds the width that ran.
     """
     encoder = ENCODERS.get(config.encoder.name).builder(sample_shape=tuple(sample_shape), **config.encoder.options)
-    outputs = num_outputs(config.train.loss, num_classes)
+    outputs = num_outputs(config.train.loss, num_classes, multi_label)
 
     def make(options: dict) -> torch.nn.Module:
         return build_model(config.model.name, encoder=encoder, num_outputs=outputs, **options)

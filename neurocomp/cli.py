@@ -33,6 +33,7 @@ _FLAG_KEYS = {
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",
     "lr": "train.lr",
+    "loss": "train.loss",
     "seed": "train.seed",
     "device": "train.device",
     "threads": "train.threads",
@@ -62,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=int)
     run.add_argument("--batch-size", type=int)
     run.add_argument("--lr", type=float)
+    run.add_argument("--loss", choices=["cross_entropy", "bce", "rate"],
+                     help="training loss (default cross_entropy; bce for a multi-label set such as chest)")
     run.add_argument("--seed", type=int)
     run.add_argument("--device", choices=["auto", "cpu", "cuda"])
     run.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -167,10 +170,16 @@ def summary_table(record: "RunRecord") -> str:  # noqa: F821
     table = tabulate(rows, headers=["metric", "val", "test"], tablefmt="github")
     dataset, params = record.dataset, record.params
     one_class = [split for split in ("val", "test") if metrics[split].get("predicted_classes") == 1]
-    positive = "macro average (multi-class)" if dataset["positive"] is None else f"{dataset['positive']} ({dataset['positive_name']})"
+    multi_label = dataset.get("multi_label", False)
+    positive = (f"each of {len(dataset['class_names'])} labels at 0.5, macro average (multi-label)" if multi_label
+                else "macro average (multi-class)" if dataset["positive"] is None
+                else f"{dataset['positive']} ({dataset['positive_name']})")
+    weakest = (min(zip(metrics["test"]["per_label"], dataset["class_names"]), key=lambda pair: pair[0]["auc"])
+               if multi_label else None)
     chosen = metrics["test"].get("operating_point")
     facts = [
         ["positive class", positive],
+        *([["weakest label (test AUC)", f"{weakest[1]}: {_format(weakest[0]['auc'])}"]] if weakest else []),
         *([["test at val threshold", f"{chosen['threshold']:.3f} ({chosen['rule']}): sensitivity {chosen['sensitivity']:.4f}, "
                                      f"specificity {chosen['specificity']:.4f}"]] if chosen else []),
         ["trainable parameters", f"{params['trainable']:,}" + (f" (budget {params['target']:,})" if params["target"] else "")],
@@ -179,7 +188,8 @@ def summary_table(record: "RunRecord") -> str:  # noqa: F821
         ["wall time", f"{record.wall_time_s:.1f} s ({record.epoch_time_s:.2f} s per epoch, median)"],
         ["device", record.device],
         ["kernels", _paths(record.model.get("kernels", []))],
-        *([["warning", f"one class predicted for every image of {' and '.join(one_class)}"]] if one_class else []),
+        *([["warning", f"{'the same labels' if multi_label else 'one class'} predicted for every image of "
+                        f"{' and '.join(one_class)}"]] if one_class else []),
         ["run record", str(record.directory)],
     ]
     return f"{table}\n\n{tabulate(facts, tablefmt='plain')}"
@@ -199,7 +209,7 @@ def _list() -> str:
 
     lines = ["datasets:"]
     for name, info in sorted(DATASETS.items()):
-        note = " (refused: multi-label)" if "multi-label" in info.task else ""
+        note = " (train with --loss bce)" if "multi-label" in info.task else ""
         lines.append(f"  {name:<20} {info.task}, sizes {'/'.join(map(str, info.sizes))}{note}: {info.description}")
     for title, registry in (("encoders", ENCODERS), ("models", MODELS)):
         lines.append(f"{title}:")

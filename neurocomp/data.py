@@ -1,4 +1,5 @@
-"""MedMNIST datasets held in memory: uint8 image tensors and int64 labels squeezed to (N,).
+"""MedMNIST datasets held in memory: uint8 image tensors, and int64 labels squeezed to (N,) (one class
+per image) or kept (N, L) as 0/1 (multi-label: ChestMNIST's 14 findings, any subset per image).
 
 A dataset is named (``pneumonia``, ``breast``, ``adrenal3d``, ``pneumonia-balanced``, ...) or given
 as a path to any ``.npz`` in MedMNIST layout (``{train,val,test}_{images,labels}``). Named sets are
@@ -106,7 +107,8 @@ DATASETS: dict[str, DatasetInfo] = _medmnist_infos()
 
 @dataclass
 class Split:
-    """images: uint8 ``(N, C, H, W)`` or ``(N, C, D, H, W)``; labels: int64 ``(N,)``."""
+    """images: uint8 ``(N, C, H, W)`` or ``(N, C, D, H, W)``; labels: int64 ``(N,)`` class indices, or
+    ``(N, L)`` of 0/1 for a multi-label set."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -122,13 +124,18 @@ class Dataset:
     name: str
     path: Path
     md5: str
-    class_names: tuple[str, ...]
-    positive: Optional[int]  # None for multi-class tasks
+    class_names: tuple[str, ...]  # of a multi-label set: its labels (findings)
+    positive: Optional[int]  # None for multi-class and multi-label tasks
     splits: dict[str, Split]
 
     @property
     def num_classes(self) -> int:
+        """Classes, or labels of a multi-label set: the model's outputs either way."""
         return len(self.class_names)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.splits["train"].labels.ndim == 2
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -183,8 +190,6 @@ def check_dataset(config: DatasetConfig) -> Optional[DatasetInfo]:
     info = DATASETS.get(config.name)
     if info is None:
         raise UsageError(f"unknown dataset {config.name!r}; choose one of: {', '.join(sorted(DATASETS))}, or a path to a .npz")
-    if "multi-label" in info.task:
-        raise UsageError(f"dataset {config.name!r} is multi-label; neurocomp handles single-label classification only")
     if config.size not in info.sizes:
         raise UsageError(f"{config.name} is published at sizes {', '.join(map(str, info.sizes))}, not {config.size}")
     return info
@@ -256,6 +261,10 @@ def _from_npz(
     shapes = {tuple(s.images.shape[1:]) for s in splits.values()}
     if len(shapes) != 1:
         raise UsageError(f"{path}: the splits hold images of different shapes {sorted(shapes)}")
+    if len({s.labels.ndim for s in splits.values()}) != 1 or len({s.labels.shape[1:] for s in splits.values()}) != 1:
+        raise UsageError(f"{path}: the splits hold labels of different shapes")
+    if splits["train"].labels.ndim == 2:
+        return _multi_label(path, name, info, positive, md5, splits)
     num_labels = int(max(int(s.labels.max()) for s in splits.values())) + 1
     class_names = info.class_names if info else tuple(str(i) for i in range(max(num_labels, 2)))
     if num_labels > len(class_names):
@@ -273,13 +282,31 @@ def _from_npz(
     return Dataset(name, path, md5, class_names, positive, splits)
 
 
+def _multi_label(path: Path, name: str, info: Optional[DatasetInfo], positive: Optional[int], md5: str,
+                 splits: dict[str, Split]) -> Dataset:
+    """A multi-label dataset: labels ``(N, L)`` of 0/1, each label seen both ways in training."""
+    num_labels = splits["train"].labels.shape[1]
+    class_names = info.class_names if info else tuple(str(i) for i in range(num_labels))
+    if num_labels != len(class_names):
+        raise UsageError(f"{path}: labels have {num_labels} columns but {name} has {len(class_names)} labels")
+    if positive is not None:
+        raise UsageError(f"--positive {positive}: {name} is multi-label (each of its {num_labels} labels is its own "
+                         "yes/no); a positive class is for binary tasks")
+    positives = splits["train"].labels.sum(dim=0)
+    unlearnable = [class_names[i] for i in range(num_labels) if positives[i] in (0, len(splits["train"]))]
+    if unlearnable:
+        raise UsageError(f"{path}: label {unlearnable[0]!r} is the same for every training image; each label needs "
+                         "positive and negative training images")
+    return Dataset(name, path, md5, class_names, None, splits)
+
+
 def _split(path: Path, split: str, arrays: dict, volumetric: bool) -> Split:
     images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
     if images.dtype != np.uint8:
         raise UsageError(f"{path}: {split}_images has dtype {images.dtype}; MedMNIST images are uint8")
-    if labels.ndim == 2 and labels.shape[1] > 1:
-        raise UsageError(f"{path}: {split}_labels has {labels.shape[1]} columns (multi-label); neurocomp needs one label per image")
-    labels = labels.reshape(-1)  # (N, 1) -> (N,) here, once, so no metric can broadcast to N x N
+    multi_label = labels.ndim == 2 and labels.shape[1] > 1
+    if not multi_label:
+        labels = labels.reshape(-1)  # (N, 1) -> (N,) here, once, so no metric can broadcast to N x N
     if labels.dtype.kind not in "iub" and not (labels.dtype.kind == "f" and np.isfinite(labels).all()
                                               and (labels == np.round(labels)).all()):
         raise UsageError(f"{path}: {split}_labels hold {labels.dtype} values that are not whole numbers; labels are class indices")
@@ -289,6 +316,9 @@ def _split(path: Path, split: str, arrays: dict, volumetric: bool) -> Split:
         raise UsageError(f"{path}: the {split} split is empty")
     if labels.min() < 0:
         raise UsageError(f"{path}: {split}_labels holds negative labels")
+    if multi_label and labels.max() > 1:
+        raise UsageError(f"{path}: {split}_labels has {labels.shape[1]} columns (multi-label) but holds {labels.max()}; "
+                         "each column is 0 or 1")
     if volumetric and images.ndim == 4:  # (N, D, H, W) -> (N, 1, D, H, W)
         tensor = torch.from_numpy(images).unsqueeze(1)
     elif not volumetric and images.ndim == 3:  # (N, H, W) -> (N, 1, H, W)

@@ -6,6 +6,10 @@ class only for AUC) is NaN, never a silent 0.0. Besides the metrics at the argma
 threshold-free ones: AUC, the area under the precision-recall curve (AUPRC, scikit-learn's average
 precision), and calibration: the Brier score and the expected calibration error (ECE, 15 equal-width
 bins) of the positive class's probability (binary) or of the predicted class's (multi-class).
+
+Multi-label tasks (ChestMNIST) are scored as MedMNIST's Evaluator scores them: each label is its own
+binary task decided at 0.5, and every metric is the mean over labels (macro), e.g. the accuracy is
+the mean of the per-label accuracies; ``per_label`` keeps each label's sensitivity, specificity and AUC.
 """
 
 from __future__ import annotations
@@ -49,11 +53,14 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, positi
 
     labels: (N,) int class indices. probabilities: (N, K) class probabilities, rows summing to 1.
     positive: the positive class for binary tasks (K == 2); None for multi-class (macro averages).
+    Multi-label labels (N, L) of 0/1 with probabilities (N, L) go to :func:`multi_label_metrics`.
     Returns the METRIC_NAMES as floats (NaN where undefined), ``confusion_matrix`` (K x K nested
     list, rows = true class), ``predicted_classes`` (how many distinct classes were predicted).
     """
     labels = np.asarray(labels)
     probabilities = np.asarray(probabilities, dtype=np.float64)
+    if labels.ndim == 2 and labels.shape == probabilities.shape:
+        return multi_label_metrics(labels, probabilities)
     if labels.ndim != 1 or probabilities.ndim != 2 or len(labels) != len(probabilities):
         # The (N, 1) vs (N,) broadcast is how a perfect classifier once scored 0.5: refuse it loudly.
         raise ValueError(f"labels must be (N,) and probabilities (N, K); got {labels.shape} and {probabilities.shape}")
@@ -96,6 +103,32 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, positi
     result = {name: float(result[name]) for name in METRIC_NAMES}
     result["confusion_matrix"] = matrix.tolist()
     result["predicted_classes"] = int(len(np.unique(predictions)))
+    return result
+
+
+def multi_label_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Metrics of one multi-label split: labels ``(N, L)`` of 0/1, probabilities ``(N, L)`` (each
+    label's own). Every label is a binary task decided at 0.5; the METRIC_NAMES are means over labels
+    (NaN when a label's is undefined), ``per_label`` lists each label's sensitivity, specificity and
+    AUC, ``confusion_matrix`` the (L, 2, 2) per-label matrices, ``predicted_classes`` how many distinct
+    label sets were predicted (1: the same answer for every image)."""
+    from sklearn.metrics import multilabel_confusion_matrix
+
+    predictions = (probabilities > 0.5).astype(int)
+    per_label = []
+    for column in range(labels.shape[1]):
+        truth, score = labels[:, column] == 1, probabilities[:, column]
+        per_label.append({
+            **decision_metrics(labels[:, column], predictions[:, column], positive=1),
+            "auc": _quiet(lambda: roc_auc_score(truth, score)),
+            "auprc": _quiet(lambda: average_precision_score(truth, score)),
+            "brier": _quiet(lambda: brier_score_loss(truth, score)),
+        })
+    result = {name: float(np.mean([label[name] for label in per_label])) for name in METRIC_NAMES if name != "ece"}
+    result["ece"] = expected_calibration_error(labels.ravel() == 1, probabilities.ravel())
+    result["per_label"] = [{name: label[name] for name in ("sensitivity", "specificity", "auc")} for label in per_label]
+    result["confusion_matrix"] = multilabel_confusion_matrix(labels, predictions).tolist()
+    result["predicted_classes"] = int(len(np.unique(predictions, axis=0)))
     return result
 
 

@@ -94,7 +94,8 @@ def roc(runs: list[RunRecord], axes) -> None:
 
 def reliability_diagram(runs: list[RunRecord], axes) -> None:
     """Observed frequency vs predicted probability on test, per row pooled over its seeds: the
-    positive class's probability for binary runs, the predicted class's confidence otherwise."""
+    positive class's probability for binary runs, every label's for multi-label ones, the predicted
+    class's confidence otherwise."""
     from .metrics import ECE_BINS, expected_calibration_error, reliability
 
     for group in group_runs(runs):
@@ -105,7 +106,10 @@ def reliability_diagram(runs: list[RunRecord], axes) -> None:
                 continue
             labels, probabilities = predictions
             positive = run.dataset.get("positive")
-            if positive is None:
+            if labels.ndim == 2:  # multi-label: every label's probability of every image
+                outcomes.append(labels.ravel() == 1)
+                confidences.append(probabilities.ravel())
+            elif positive is None:
                 outcomes.append(probabilities.argmax(axis=1) == labels)
                 confidences.append(probabilities.max(axis=1))
             else:

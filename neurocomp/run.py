@@ -84,7 +84,10 @@ def prepare(config: RunConfig, split_names=("train", "val", "test")):
     dataset = load_dataset(config.dataset)
     torch.manual_seed(config.train.seed)  # model initialisation is part of what the seed fixes
     np.random.seed(config.train.seed)
-    encoder, model = build(config, dataset.sample_shape, dataset.num_classes)
+    if dataset.multi_label and config.train.sampler == "balanced":
+        raise UsageError(f"train.sampler=balanced draws every class equally often; {dataset.name} is multi-label "
+                         "(an image has several labels, or none): use train.class_weight=balanced")
+    encoder, model = build(config, dataset.sample_shape, dataset.num_classes, dataset.multi_label)
     model.to(device)
     splits = {name: type(split)(split.images.to(device), split.labels.to(device))
               for name, split in dataset.splits.items() if name in split_names}
@@ -125,6 +128,7 @@ def _execute(config: RunConfig, progress: bool, sink) -> RunRecord:
             "class_names": list(dataset.class_names),
             "positive": dataset.positive,
             "positive_name": None if dataset.positive is None else dataset.class_names[dataset.positive],
+            "multi_label": dataset.multi_label,
             "sample_shape": list(dataset.sample_shape),
             "sizes": {name: len(split) for name, split in splits.items()},
         },
@@ -222,7 +226,8 @@ def load_trained(directory: str | Path, *, weights: bool = True) -> tuple[RunRec
         raise UsageError(f"{record.directory} has no weights (model.pt); only completed runs save them")
     config = resolve(record.config)
     config.params = None  # the recorded options hold the width the budget chose; no search again
-    encoder, model = build(config, tuple(record.dataset["sample_shape"]), len(record.dataset["class_names"]))
+    encoder, model = build(config, tuple(record.dataset["sample_shape"]), len(record.dataset["class_names"]),
+                           record.dataset.get("multi_label", False))  # records before multi-label support lack it
     if weights:
         try:
             state = torch.load(record.directory / "model.pt", weights_only=True, map_location="cpu")

@@ -38,7 +38,8 @@ def _batches(split: Split, batch_size: int, order: torch.Tensor):
 @dataclass
 class Evaluation:
     """Passes over a split: the mean loss and metrics over the encoder's draws, each draw's
-    probabilities ``(D, N, K)``, the labels ``(N,)`` and the metrics' spread between draws."""
+    probabilities ``(D, N, K)``, the labels ``(N,)`` (multi-label: ``(N, K)``) and the metrics' spread
+    between draws."""
 
     loss: float
     probabilities: np.ndarray  # (D, N, K): one (N, K) per draw of a stochastic encoder, D = 1 otherwise
@@ -80,7 +81,7 @@ def evaluate(
                 with autocast(device, precision):
                     batch_loss, logits = loss(model, encoder(images, generator), batch_labels)
                 total += batch_loss.item() * len(batch_labels)
-                outputs.append(probabilities(logits).float().cpu())
+                outputs.append(probabilities(logits, multi_label=split.labels.ndim == 2).float().cpu())
             passes.append(torch.cat(outputs).numpy())
             losses.append(total / len(split))
     scored = [classification_metrics(labels, probs, positive) for probs in passes]

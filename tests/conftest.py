@@ -36,6 +36,28 @@ def make_npz(path: Path, *, image_shape=(28, 28), sizes=(64, 16, 16), num_classe
     return path
 
 
+def make_multi_label_npz(path: Path, *, num_labels=3, sizes=(96, 32, 32), seed=0) -> Path:
+    """A multi-label MedMNIST-layout .npz (labels (N, L) of 0/1, like ChestMNIST's): label l is yes
+    when the l-th band of rows is bright, so every label is learnable on its own."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    band = 28 // num_labels
+    for split, n in zip(("train", "val", "test"), sizes):
+        labels = (rng.random((n, num_labels)) < 0.4).astype(np.uint8)
+        images = rng.integers(0, 100, size=(n, 28, 28))
+        for label in range(num_labels):
+            images[:, label * band:(label + 1) * band] += 120 * labels[:, label, None, None]
+        arrays[f"{split}_images"] = images.clip(0, 255).astype(np.uint8)
+        arrays[f"{split}_labels"] = labels
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+@pytest.fixture
+def npz_multi_label(tmp_path) -> Path:
+    return make_multi_label_npz(tmp_path / "synthetic_chest.npz")
+
+
 @pytest.fixture
 def npz_2d(tmp_path) -> Path:
     return make_npz(tmp_path / "synthetic2d.npz")

@@ -57,7 +57,7 @@ def test_missing_file_says_which_file_and_where(tmp_path):
     "config, message",
     [
         (DatasetConfig(name="lungs"), "unknown dataset 'lungs'; choose one of: adrenal3d"),
-        (DatasetConfig(name="chest"), "multi-label"),
+        (DatasetConfig(name="chest", size=32), "published at sizes 28, 64, 128, 224, not 32"),
         (DatasetConfig(name="breast", size=32), "published at sizes 28, 64, 128, 224, not 32"),
         (DatasetConfig(name="adrenal3d", size=128), "published at sizes 28, 64, not 128"),
         (DatasetConfig(name="/no/such/file.npz"), "does not exist"),
@@ -88,7 +88,9 @@ def test_npz_missing_keys(tmp_path):
         ({"val_images": np.zeros((16, 28), np.uint8)}, r"val_images has shape \(16, 28\)"),
         ({"test_labels": np.zeros((3, 1), np.uint8)}, "test has 16 images but 3 labels"),
         ({"train_images": np.zeros((64, 28, 28), np.float32)}, "dtype float32"),
-        ({"train_labels": np.zeros((64, 14), np.uint8)}, "multi-label"),
+        ({"train_labels": np.zeros((64, 14), np.uint8)}, "labels of different shapes"),
+        ({"train_labels": np.full((64, 14), 2, np.uint8), "val_labels": np.zeros((16, 14), np.uint8),
+          "test_labels": np.zeros((16, 14), np.uint8)}, "each column is 0 or 1"),
         ({"val_images": np.zeros((16, 32, 32), np.uint8)}, "different shapes"),
     ],
 )
