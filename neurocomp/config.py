@@ -43,9 +43,11 @@ class TrainConfig:
     lr: float = 1e-3  # unless the model declares its own (ModelInfo.lr) and train.lr is not set
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
-    schedule: Literal["none", "step", "cosine"] = "none"
+    # step: x gamma every step_size epochs; cosine: annealed to 0 over the epochs; multistep: x gamma at
+    # half and at three quarters of the epochs (MedMNIST v2's recipe: epochs 50 and 75 of 100).
+    schedule: Literal["none", "step", "cosine", "multistep"] = "none"
     step_size: int = 10  # step schedule: epochs between decays
-    gamma: float = 0.1  # step schedule: decay factor
+    gamma: float = 0.1  # step and multistep schedules: decay factor
     loss: Literal["cross_entropy", "bce", "rate"] = "cross_entropy"  # bce: one logit, binary tasks
     monitor: str = "val.loss"  # model selection and early stopping quantity: val.<metric>
     patience: Optional[int] = None  # epochs without improvement before stopping; None: never stop early

@@ -129,6 +129,9 @@ def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.schedule == "multistep":
+        milestones = [round(config.epochs * 0.5), round(config.epochs * 0.75)]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=config.gamma)
     return None
 
 

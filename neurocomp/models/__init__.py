@@ -13,7 +13,7 @@ from torch import nn
 
 from ..encoders import Encoder
 from ..registry import MODELS
-from . import alif, cnn, liquid, mlp, recurrent, snn  # noqa: F401  (registration side effect)
+from . import alif, cnn, liquid, mlp, recurrent, resnet, snn  # noqa: F401  (registration side effect)
 
 
 def build_model(name: str, *, encoder: Encoder, num_outputs: int, **options) -> nn.Module:
