@@ -108,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("--reported", action="append", default=[], help="YAML of published numbers to show as rows")
     table.add_argument("--dataset", nargs="+", help="only these datasets")
     table.add_argument("--model", nargs="+", help="only these models")
+    table.add_argument("--sweep", help="only the runs of this sweep file")
+    table.add_argument("--ranks", action="store_true",
+                       help="rank the models per dataset by the first --metric: average ranks, Friedman test, Nemenyi")
+    table.add_argument("--figure", help="with --ranks: also draw the critical-difference diagram to this file (and .svg)")
     table.add_argument("--output", help="also write the table to this file")
 
     plot = commands.add_parser("plot", help="a figure from run records (PNG, SVG or PDF)")
@@ -257,10 +261,16 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _selected_runs(args: argparse.Namespace):
-    from .record import load_runs
+    from .record import load_runs, run_id
 
+    swept = None
+    if getattr(args, "sweep", None):
+        from .sweep import expand, load_sweep
+
+        swept = {run_id(config.to_dict()) for config in expand(load_sweep(args.sweep))}
     return [run for run in load_runs(args.results)
-            if (not args.dataset or run.identity[0] in args.dataset) and (not args.model or run.identity[1] in args.model)]
+            if (not args.dataset or run.identity[0] in args.dataset) and (not args.model or run.identity[1] in args.model)
+            and (swept is None or run.run_id in swept)]
 
 
 def _check_metrics(runs: list, metrics: list[str]) -> None:
@@ -278,8 +288,18 @@ def _table(args: argparse.Namespace) -> int:
     reported = [row for path in args.reported for row in load_reported(path)]
     runs = _selected_runs(args)
     _check_metrics(runs, args.metric)
-    headers, rows, best = build_table(runs, tuple(args.metric), reference=args.reference, reported=reported)
-    text = render(headers, rows, best, args.format)
+    if args.figure and not args.ranks:
+        raise UsageError("--figure draws the critical-difference diagram of --ranks; add --ranks")
+    if args.ranks:
+        from .ranking import plot_critical_difference, rank_runs, render_ranking
+
+        ranking = rank_runs(runs, args.metric[0])
+        text = render_ranking(ranking)
+        if args.figure:
+            print("\n".join(f"wrote {path}" for path in plot_critical_difference(ranking, args.figure)))
+    else:
+        headers, rows, best = build_table(runs, tuple(args.metric), reference=args.reference, reported=reported)
+        text = render(headers, rows, best, args.format)
     print(text)
     if args.output:
         atomic_write(Path(args.output), lambda stream: stream.write((text.rstrip() + "\n").encode()))

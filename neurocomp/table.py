@@ -155,7 +155,7 @@ def load_reported(path: str | Path) -> list[dict]:
     return rows
 
 
-def _lower_is_better(metric: str) -> bool:
+def lower_is_better(metric: str) -> bool:
     from .metrics import LOWER_IS_BETTER  # here: scikit-learn is not for every command
 
     return metric.split(".")[-1] in LOWER_IS_BETTER or "time" in metric or metric.startswith("cost.")
@@ -217,7 +217,7 @@ def build_table(
             continue
         column_means = [means[index][column] for index in contenders if not math.isnan(means[index][column])]
         if len(column_means) > 1:
-            target = (min if _lower_is_better(metric) else max)(column_means)
+            target = (min if lower_is_better(metric) else max)(column_means)
             best += [(index, headers.index(metric)) for index in contenders if means[index][column] == target]
     return headers, rows, best
 
