@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
+from neurocomp.plots import save  # noqa: E402
 from neurocomp.record import load_runs, run_id  # noqa: E402
 from neurocomp.report import write_report  # noqa: E402
 from neurocomp.sweep import expand, load_sweep  # noqa: E402
@@ -70,12 +71,10 @@ def figure(default: dict, tuned: dict, path: Path) -> list[Path]:
         axis.grid(alpha=0.3)
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
-    written = []
-    for suffix in (".png", ".svg"):
-        fig.savefig(path.with_suffix(suffix), dpi=130, bbox_inches="tight")
-        written.append(path.with_suffix(suffix))
-    plt.close(fig)
-    return written
+    try:
+        return save(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def main() -> None:

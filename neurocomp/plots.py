@@ -175,13 +175,24 @@ def plot(runs: list[RunRecord], kind: str, output: str | Path, metric: str = "te
         else:
             {"roc": roc, "reliability": reliability_diagram, "spikes": spikes, "wiring": wiring}[kind](runs, axes)
         figure.tight_layout()
-        temporary = output.with_name(f".{output.name}.tmp{output.suffix}")
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(temporary, dpi=110)
-            temporary.replace(output)
-        except OSError as error:
-            raise UsageError(f"cannot write {output}: {error.strerror or error}") from None
+        save(figure, output, (output.suffix,), dpi=110)
     finally:
         pyplot.close(figure)
     return output
+
+
+def save(figure, path: str | Path, suffixes: tuple[str, ...] = (".png", ".svg"), dpi: int = 130) -> list[Path]:
+    """Write ``figure`` as ``path`` with each of ``suffixes`` (each atomically: a temp file, then a
+    rename, so a reader never sees half a figure); the paths written. UsageError when one cannot be."""
+    written = []
+    for suffix in suffixes:
+        output = Path(path).with_suffix(suffix)
+        temporary = output.with_name(f".{output.name}.tmp{suffix}")
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
+            temporary.replace(output)
+        except OSError as error:
+            raise UsageError(f"cannot write {output}: {error.strerror or error}") from None
+        written.append(output)
+    return written

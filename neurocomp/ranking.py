@@ -112,8 +112,8 @@ def plot_critical_difference(ranking: Ranking, path: str | Path, colours: dict[s
     import pandas as pd
     from scikit_posthocs import critical_difference_diagram
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from .plots import save
+
     figure, axes = plt.subplots(figsize=(7, 0.45 * len(ranking.models) + 1.2))
     critical_difference_diagram(
         pd.Series(ranking.average_ranks, index=ranking.models),
@@ -121,9 +121,7 @@ def plot_critical_difference(ranking: Ranking, path: str | Path, colours: dict[s
         cd=ranking.critical_difference, alpha=ALPHA, ax=axes, color_palette=colours)
     axes.set_title(f"average rank by {ranking.metric} over {len(ranking.datasets)} datasets "
                    f"(Friedman p = {ranking.friedman_p:.3f})", fontsize=9)
-    written = []
-    for suffix in (".png", ".svg"):
-        figure.savefig(path.with_suffix(suffix), dpi=130, bbox_inches="tight")
-        written.append(path.with_suffix(suffix))
-    plt.close(figure)
-    return written
+    try:
+        return save(figure, path)
+    finally:
+        plt.close(figure)
