@@ -1,5 +1,6 @@
-"""MedMNIST datasets held in memory: uint8 image tensors, and int64 labels squeezed to (N,) (one class
-per image) or kept (N, L) as 0/1 (multi-label: ChestMNIST's 14 findings, any subset per image).
+"""MedMNIST datasets: uint8 image tensors (held in memory, or read from disk a batch at a time when
+they are large: neurocomp.storage), and int64 labels squeezed to (N,) (one class per image) or kept
+(N, L) as 0/1 (multi-label: ChestMNIST's 14 findings, any subset per image).
 
 A dataset is named (``pneumonia``, ``breast``, ``adrenal3d``, ``pneumonia-balanced``, ...) or given
 as a path to any ``.npz`` in MedMNIST layout (``{train,val,test}_{images,labels}``). Named sets are
@@ -25,8 +26,12 @@ import torch.nn.functional as F
 
 from .config import DatasetConfig
 from .errors import UsageError
+from .storage import DiskImages, uncompressed_copy
 
 SPLITS = ("train", "val", "test")
+# Sets whose images take more than this uncompressed are read from disk a batch at a time
+# (neurocomp.storage): PathMNIST-64 (1.3 GB) stays in memory, PathMNIST-128 (5.3 GB) does not.
+MEMORY_LIMIT_BYTES = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -107,10 +112,10 @@ DATASETS: dict[str, DatasetInfo] = _medmnist_infos()
 
 @dataclass
 class Split:
-    """images: uint8 ``(N, C, H, W)`` or ``(N, C, D, H, W)``; labels: int64 ``(N,)`` class indices, or
-    ``(N, L)`` of 0/1 for a multi-label set."""
+    """images: uint8 ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (a tensor, or a DiskImages indexed like one);
+    labels: int64 ``(N,)`` class indices, or ``(N, L)`` of 0/1 for a multi-label set."""
 
-    images: torch.Tensor
+    images: torch.Tensor | DiskImages
     labels: torch.Tensor
 
     def __len__(self) -> int:
@@ -127,6 +132,7 @@ class Dataset:
     class_names: tuple[str, ...]  # of a multi-label set: its labels (findings)
     positive: Optional[int]  # None for multi-class and multi-label tasks
     splits: dict[str, Split]
+    storage: Optional[Path] = None  # the uncompressed copy images are read from; None: held in memory
 
     @property
     def num_classes(self) -> int:
@@ -160,6 +166,9 @@ def load_dataset(config: DatasetConfig) -> Dataset:
     if config.resize is not None:
         if config.resize < 1:
             raise UsageError(f"dataset.resize must be a positive side length, got {config.resize}")
+        if dataset.storage is not None:
+            raise UsageError(f"dataset.resize needs every image in memory, and {dataset.name} is read from disk "
+                             f"({dataset.storage}); train at a published size (--size) instead")
         for split in dataset.splits.values():
             split.images = resize(split.images, config.resize)
     return dataset
@@ -249,8 +258,16 @@ def _from_npz(
             stacklevel=2,
         )
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        with zipfile.ZipFile(path) as archive:
+            image_bytes = sum(member.file_size for member in archive.infolist() if member.filename.endswith("_images.npy"))
+        if image_bytes > MEMORY_LIMIT_BYTES:
+            storage = uncompressed_copy(path, md5)
+            arrays = {member.stem: np.load(member, mmap_mode="r", allow_pickle=False) for member in storage.glob("*.npy")}
+            arrays.update({key: np.array(value) for key, value in arrays.items() if key.endswith("_labels")})
+        else:
+            storage = None
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
         raise UsageError(f"{path} is not a readable .npz file ({str(error).splitlines()[0]})") from None
     missing = [f"{split}_{kind}" for split in SPLITS for kind in ("images", "labels") if f"{split}_{kind}" not in arrays]
@@ -264,7 +281,7 @@ def _from_npz(
     if len({s.labels.ndim for s in splits.values()}) != 1 or len({s.labels.shape[1:] for s in splits.values()}) != 1:
         raise UsageError(f"{path}: the splits hold labels of different shapes")
     if splits["train"].labels.ndim == 2:
-        return _multi_label(path, name, info, positive, md5, splits)
+        return _multi_label(path, name, info, positive, md5, splits, storage)
     num_labels = int(max(int(s.labels.max()) for s in splits.values())) + 1
     class_names = info.class_names if info else tuple(str(i) for i in range(max(num_labels, 2)))
     if num_labels > len(class_names):
@@ -279,11 +296,11 @@ def _from_npz(
         positive = (info.positive if info else 1) if binary else None
     elif not binary or positive not in (0, 1):
         raise UsageError(f"--positive {positive}: {name} has {len(class_names)} classes; a positive class is for binary tasks (0 or 1)")
-    return Dataset(name, path, md5, class_names, positive, splits)
+    return Dataset(name, path, md5, class_names, positive, splits, storage)
 
 
 def _multi_label(path: Path, name: str, info: Optional[DatasetInfo], positive: Optional[int], md5: str,
-                 splits: dict[str, Split]) -> Dataset:
+                 splits: dict[str, Split], storage: Optional[Path]) -> Dataset:
     """A multi-label dataset: labels ``(N, L)`` of 0/1, each label seen both ways in training."""
     num_labels = splits["train"].labels.shape[1]
     class_names = info.class_names if info else tuple(str(i) for i in range(num_labels))
@@ -297,7 +314,7 @@ def _multi_label(path: Path, name: str, info: Optional[DatasetInfo], positive: O
     if unlearnable:
         raise UsageError(f"{path}: label {unlearnable[0]!r} is the same for every training image; each label needs "
                          "positive and negative training images")
-    return Dataset(name, path, md5, class_names, None, splits)
+    return Dataset(name, path, md5, class_names, None, splits, storage)
 
 
 def _split(path: Path, split: str, arrays: dict, volumetric: bool) -> Split:
@@ -319,13 +336,13 @@ def _split(path: Path, split: str, arrays: dict, volumetric: bool) -> Split:
     if multi_label and labels.max() > 1:
         raise UsageError(f"{path}: {split}_labels has {labels.shape[1]} columns (multi-label) but holds {labels.max()}; "
                          "each column is 0 or 1")
-    if volumetric and images.ndim == 4:  # (N, D, H, W) -> (N, 1, D, H, W)
-        tensor = torch.from_numpy(images).unsqueeze(1)
-    elif not volumetric and images.ndim == 3:  # (N, H, W) -> (N, 1, H, W)
-        tensor = torch.from_numpy(images).unsqueeze(1)
-    elif not volumetric and images.ndim == 4 and images.shape[-1] == 3:  # RGB (N, H, W, 3) -> (N, 3, H, W)
-        tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    else:
+    # (N, D, H, W) and (N, H, W) gain a channel axis; RGB (N, H, W, 3) becomes (N, 3, H, W).
+    rgb = not volumetric and images.ndim == 4 and images.shape[-1] == 3
+    if not (rgb or images.ndim == (4 if volumetric else 3)):
         kind = "3D volumes (N, D, H, W)" if volumetric else "2D images (N, H, W) or (N, H, W, 3)"
         raise UsageError(f"{path}: {split}_images has shape {images.shape}; expected {kind}")
+    if isinstance(images, np.memmap):
+        tensor = DiskImages(Path(images.filename), channels_last=rgb)
+    else:
+        tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous() if rgb else torch.from_numpy(images).unsqueeze(1)
     return Split(tensor, torch.from_numpy(labels.astype(np.int64)))

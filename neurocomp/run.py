@@ -129,6 +129,7 @@ def _execute(config: RunConfig, progress: bool, sink) -> RunRecord:
             "positive": dataset.positive,
             "positive_name": None if dataset.positive is None else dataset.class_names[dataset.positive],
             "multi_label": dataset.multi_label,
+            "storage": "memory" if dataset.storage is None else f"disk: {dataset.storage}",
             "sample_shape": list(dataset.sample_shape),
             "sizes": {name: len(split) for name, split in splits.items()},
         },

@@ -29,7 +29,8 @@ from .metrics import LOWER_IS_BETTER, METRIC_NAMES, classification_metrics
 
 
 def _batches(split: Split, batch_size: int, order: torch.Tensor):
-    """Yield (images in [0, 1] float, labels) for consecutive index slices of ``order``."""
+    """Yield (images in [0, 1] float, labels) for consecutive index slices of ``order`` (images held
+    on the device, or read from disk and moved there: neurocomp.storage)."""
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         yield split.images[index].float().div_(255.0), split.labels[index]
