@@ -120,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--metric", default="test.auc", help="metric for params-vs-metric and curves")
     plot.add_argument("--dataset", nargs="+", help="only these datasets")
     plot.add_argument("--model", nargs="+", help="only these models")
+    plot.add_argument("--sweep", help="only the runs of this sweep file")
     plot.add_argument("--output", help="figure file (default: RESULTS/figures/<kind>.png)")
 
     bench = commands.add_parser("bench", help="our speed vs snnTorch / ncps, interleaved in one process")

@@ -1,5 +1,9 @@
-"""Figures from run records (matplotlib, no display needed): metric vs parameters, training curves,
-ROC curves, SNN spike rates per layer, and the NCP wiring diagram."""
+"""Figures from run records (matplotlib, no display needed): metric vs parameters, metric vs parameter
+budget and vs energy (one panel per dataset, Pareto front drawn), training curves, ROC curves,
+reliability diagrams, SNN spike rates per layer, and the NCP wiring diagram.
+
+Every figure draws a model in the same colour (its place among the registered models) and with its
+paradigm family's marker, so a reader matches a paradigm across figures at a glance."""
 
 from __future__ import annotations
 
@@ -11,15 +15,27 @@ import numpy as np
 from .errors import UsageError
 from .record import RunRecord
 from .registry import FAMILIES, MODELS
-from .table import group_runs, mean_std
+from .table import group_runs, lower_is_better, mean_std
 
-KINDS = ("params-vs-metric", "curves", "roc", "reliability", "spikes", "wiring")
+KINDS = ("params-vs-metric", "budgets", "pareto", "curves", "roc", "reliability", "spikes", "wiring")
+PANEL_KINDS = ("budgets", "pareto")  # one panel per dataset
 MARKERS = dict(zip(FAMILIES, "os^Dv"))  # paradigm family -> marker; a new family gets "x"
+ENERGIES = (("cost.energy_with_memory_pj", "with memory accesses"), ("cost.energy_pj", "arithmetic only"))
 
 
 def family(model: str) -> str:
     """The paradigm family the model's registration declares ("other" for one not installed here)."""
     return MODELS.get(model).meta.family if model in MODELS else "other"
+
+
+def style(model: str) -> dict:
+    """The colour and marker ``model`` has in every figure: its place among the registered models in
+    matplotlib's 20-colour cycle, its family's marker."""
+    import matplotlib
+
+    names = MODELS.names()
+    colour = matplotlib.colormaps["tab20"](names.index(model) % 20 if model in names else 19)
+    return {"color": colour, "marker": MARKERS.get(family(model), "x")}
 
 
 def _pyplot():
@@ -44,12 +60,83 @@ def params_vs_metric(runs: list[RunRecord], metric: str, axes) -> None:
         params = group.runs[0].value("params")
         if params is None or math.isnan(mean):
             continue
-        axes.errorbar(params, mean, yerr=0 if math.isnan(std) else std, marker=MARKERS.get(family(group.model), "x"),
+        axes.errorbar(params, mean, yerr=0 if math.isnan(std) else std, **style(group.model),
                       capsize=3, linestyle="none", label=f"{_label(group)} (n={len(group.runs)})")
     axes.set_xscale("log")
     axes.set_xlabel("trainable parameters")
     axes.set_ylabel(metric)
     axes.legend(fontsize=7)
+
+
+def _series(runs: list[RunRecord], x: str, metric: str) -> dict[tuple[str, str], list[tuple[float, float, float, float]]]:
+    """Per (dataset, row label without the dataset): ``(x mean, metric mean, metric std, x std)`` of each
+    row, sorted by x; rows of one model at several budgets form one series."""
+    series: dict[tuple[str, str], list] = {}
+    for group in group_runs(runs):
+        xs, (mean, std) = group.values(x), mean_std(group.values(metric))
+        if not xs or math.isnan(mean):
+            continue
+        label = " ".join(part for part in (group.model, group.encoder) if part)
+        series.setdefault((group.dataset, label), []).append((float(np.mean(xs)), mean, std, float(np.std(xs))))
+    return {key: sorted(points) for key, points in series.items()}
+
+
+def budgets(runs: list[RunRecord], metric: str, panels) -> None:
+    """Per dataset panel, ``metric`` vs trainable parameters: one line per model across its budgets,
+    error bars over seeds."""
+    for axes, (dataset, rows) in zip(panels, _by_dataset(_series(runs, "params", metric)).items()):
+        for label, points in rows.items():
+            xs, means, stds, _ = zip(*points)
+            axes.errorbar(xs, means, yerr=[0 if math.isnan(v) else v for v in stds], capsize=3, label=label,
+                          **style(label.split()[0]))
+        axes.set_xscale("log")
+        axes.set(title=dataset, xlabel="trainable parameters", ylabel=f"{metric} (mean ± std over seeds)")
+        axes.grid(alpha=0.3)
+
+
+def recorded_energies(runs: list[RunRecord]) -> list[tuple[str, str]]:
+    """The energy estimates (quantity, how) some of ``runs`` record (older records lack the one with memory)."""
+    return [(energy, how) for energy, how in ENERGIES if any(run.value(energy) is not None for run in runs)]
+
+
+def pareto(runs: list[RunRecord], metric: str, panels) -> None:
+    """Per dataset, ``metric`` vs estimated energy per inference, with and without memory accesses
+    (a row each, where the records have it), every row a point (error bars over seeds) and the Pareto
+    front (no other row both better and cheaper) circled and joined by a step line."""
+    energies = recorded_energies(runs)
+    columns = len(panels) // len(energies)
+    for row, (energy, how) in enumerate(energies):
+        grouped = _by_dataset(_series(runs, energy, metric))
+        for axes, (dataset, rows) in zip(panels[row * columns:(row + 1) * columns], grouped.items()):
+            points = []
+            for label, series in rows.items():
+                for x, mean, std, x_std in series:
+                    axes.errorbar(x, mean, yerr=0 if math.isnan(std) else std, xerr=x_std or None, capsize=3,
+                                  linestyle="none", label=label, **style(label.split()[0]))
+                    points.append((x, mean))
+            front = _pareto_front(points, lower_is_better(metric))
+            axes.step(*zip(*front), where="post", color="grey", linestyle="--", marker="o", markersize=13,
+                      markerfacecolor="none", label="Pareto front")
+            axes.set_xscale("log")
+            axes.set(title=dataset, xlabel=f"estimated energy per inference, pJ ({how})", ylabel=metric)
+            axes.grid(alpha=0.3)
+
+
+def _by_dataset(series: dict) -> dict[str, dict]:
+    grouped: dict[str, dict] = {}
+    for (dataset, label), points in sorted(series.items()):
+        grouped.setdefault(dataset, {})[label] = points
+    return grouped
+
+
+def _pareto_front(points: list[tuple[float, float]], lower_better: bool) -> list[tuple[float, float]]:
+    """The points (cost, value) that no other point beats on both: cheaper and better, sorted by cost."""
+    front, best = [], math.inf if lower_better else -math.inf
+    for cost, value in sorted(points, key=lambda p: (p[0], p[1] if lower_better else -p[1])):
+        if (value < best) if lower_better else (value > best):
+            front.append((cost, value))
+            best = value
+    return front
 
 
 def curves(runs: list[RunRecord], metric: str, axes) -> None:
@@ -166,6 +253,8 @@ def plot(runs: list[RunRecord], kind: str, output: str | Path, metric: str = "te
     if output.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"{output}: the plot file must end in .png, .svg or .pdf")
     pyplot = _pyplot()
+    if kind in PANEL_KINDS:
+        return _panels(runs, kind, output, metric)
     figure, axes = pyplot.subplots(figsize=(8, 5))
     try:
         if kind == "params-vs-metric":
@@ -174,6 +263,29 @@ def plot(runs: list[RunRecord], kind: str, output: str | Path, metric: str = "te
             curves(runs, metric, axes)
         else:
             {"roc": roc, "reliability": reliability_diagram, "spikes": spikes, "wiring": wiring}[kind](runs, axes)
+        figure.tight_layout()
+        save(figure, output, (output.suffix,), dpi=110)
+    finally:
+        pyplot.close(figure)
+    return output
+
+
+def _panels(runs: list[RunRecord], kind: str, output: Path, metric: str) -> Path:
+    """A figure of one panel per dataset (and, for ``pareto``, a row per energy estimate), the legend
+    outside the data, one entry per model."""
+    datasets = sorted({run.identity[0] for run in runs})
+    rows = len(recorded_energies(runs)) if kind == "pareto" else 1
+    if not rows:
+        raise UsageError("no run record has an energy estimate (cost.energy_pj)")
+    pyplot = _pyplot()
+    figure, axes = pyplot.subplots(rows, len(datasets), figsize=(4.5 * len(datasets), 3.8 * rows), squeeze=False)
+    try:
+        {"budgets": budgets, "pareto": pareto}[kind](runs, metric, list(axes.flat))
+        entries = {}
+        for panel in axes.flat:
+            for handle, label in zip(*panel.get_legend_handles_labels()):
+                entries.setdefault(label, handle)
+        figure.legend(entries.values(), entries.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
         figure.tight_layout()
         save(figure, output, (output.suffix,), dpi=110)
     finally:

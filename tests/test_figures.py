@@ -1,0 +1,35 @@
+"""The per-dataset figures: metric vs parameter budget, metric vs energy with its Pareto front, and one
+style per paradigm in every figure."""
+
+from neurocomp.cli import main
+from neurocomp.plots import _pareto_front, style
+
+from conftest import make_npz
+
+
+def test_the_pareto_front_keeps_what_nothing_beats_on_cost_and_value():
+    points = [(1.0, 0.70), (2.0, 0.65), (3.0, 0.80), (3.0, 0.75), (5.0, 0.80), (8.0, 0.90)]
+    assert _pareto_front(points, lower_better=False) == [(1.0, 0.70), (3.0, 0.80), (8.0, 0.90)]
+    assert _pareto_front([(1.0, 0.3), (2.0, 0.1), (3.0, 0.2)], lower_better=True) == [(1.0, 0.3), (2.0, 0.1)]
+
+
+def test_a_model_has_one_style_everywhere_and_models_differ():
+    assert style("cnn") == style("cnn")
+    assert style("cnn")["color"] != style("mlp")["color"]
+    assert style("snn")["marker"] == style("alif")["marker"] != style("lstm")["marker"]  # marker = family
+
+
+def test_budget_and_pareto_figures_draw_one_panel_per_dataset(tmp_path, capsys):
+    out = tmp_path / "res"
+    for seed in (0, 1):
+        data = make_npz(tmp_path / f"set{seed}.npz", seed=seed)
+        for model in ("mlp", "gru"):
+            for budget in ("8k", "20k"):
+                assert main(["run", str(data), "--model", model, "--params", budget, "--epochs", "1", "--out", str(out),
+                             "--quiet"]) == 0
+    for kind in ("budgets", "pareto"):
+        figure = tmp_path / f"{kind}.svg"
+        assert main(["plot", str(out), "--kind", kind, "--output", str(figure)]) == 0
+        text = figure.read_text()
+        assert text.count("set0") >= 1 and text.count("set1") >= 1  # a panel title per dataset
+    assert "Pareto front" in (tmp_path / "pareto.svg").read_text()
