@@ -65,11 +65,40 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
         if runs:
             figure = plot(runs, "params-vs-metric", figures / f"{Path(path).stem}-params-vs-auc.png", metric="test.auc")
             sections += [f"![test AUC vs trainable parameters]({figure.relative_to(output.parent)})", ""]
+        if len({run.identity[0] for run in runs}) > 1:
+            sections += _across_datasets(runs, figures / Path(path).stem, output.parent)
         if sweep.description:
             sections += [fill(sweep.description.strip(), runs, reported, sweep.reference or reference), ""]
     text = "\n".join(sections).rstrip() + "\n"
     atomic_write(output, lambda stream: stream.write(text.encode()))
     return output
+
+
+def _across_datasets(runs: list, stem: Path, root: Path) -> list[str]:
+    """A sweep over several datasets: test AUC vs parameter budget and vs energy, a panel per dataset,
+    then at each budget the models' ranks across datasets with Friedman's test and the
+    critical-difference diagram (or why they cannot be ranked)."""
+    from .plots import recorded_energies
+    from .ranking import plot_critical_difference, rank_runs, render_ranking
+
+    drawn = [(plot(runs, "budgets", stem.with_name(f"{stem.name}-budgets.png")), "test AUC vs parameter budget")]
+    if recorded_energies(runs):
+        drawn.append((plot(runs, "pareto", stem.with_name(f"{stem.name}-pareto.png")), "test AUC vs energy per inference"))
+    sections = [f"![{what}]({figure.relative_to(root)})" for figure, what in drawn] + [""]
+    budgets: dict = {}
+    for run in runs:
+        budgets.setdefault(run.config.get("params"), []).append(run)
+    for budget, chosen in sorted(budgets.items(), key=lambda item: item[0] or 0):
+        heading = f"Ranks across datasets{f' at {budget:,} parameters' if budget else ''}"
+        try:
+            ranking = rank_runs(chosen, "test.auc")
+        except UsageError as error:
+            sections += [f"{heading}: not ranked ({error}).", ""]
+            continue
+        figure = plot_critical_difference(ranking, stem.with_name(f"{stem.name}-ranks-{budget or 'all'}.png"))[0]
+        sections += [f"### {heading}", "", render_ranking(ranking), "",
+                     f"![critical-difference diagram]({figure.relative_to(root)})", ""]
+    return sections
 
 
 def fill(text: str, runs: list, reported: list[dict], reference: str | None) -> str:

@@ -33,3 +33,20 @@ def test_budget_and_pareto_figures_draw_one_panel_per_dataset(tmp_path, capsys):
         text = figure.read_text()
         assert text.count("set0") >= 1 and text.count("set1") >= 1  # a panel title per dataset
     assert "Pareto front" in (tmp_path / "pareto.svg").read_text()
+
+
+def test_a_report_of_a_sweep_over_datasets_ranks_the_models_and_draws_the_panels(tmp_path):
+    import yaml
+
+    sets = [str(make_npz(tmp_path / f"set{seed}.npz", seed=seed)) for seed in (0, 1)]
+    sweep = tmp_path / "across.yaml"
+    sweep.write_text(yaml.safe_dump({"base": {"train": {"epochs": 1}, "out": str(tmp_path / "res")},
+                                     "variants": [{"model.name": m} for m in ("mlp", "cnn", "gru")],
+                                     "grid": {"dataset.name": sets, "train.seed": [0]}}))
+    assert main(["sweep", str(sweep), "--quiet"]) == 0
+    report = tmp_path / "B.md"
+    assert main(["report", str(sweep), "--results", str(tmp_path / "res"), "--output", str(report)]) == 0
+    text = report.read_text()
+    assert "### Ranks across datasets" in text and "Friedman's test" in text
+    for figure in ("across-budgets.png", "across-pareto.png", "across-ranks-all.png"):
+        assert (tmp_path / "figures" / figure).exists() and f"figures/{figure}" in text
