@@ -38,8 +38,7 @@ def uncompressed_copy(npz: Path, md5: str) -> Path:
     """The folder of ``<member>.npy`` files holding every array of ``npz`` uncompressed, made on first
     use (streamed member by member: memory stays at the copy buffer); made again when ``npz`` changed."""
     folder = cache_folder(npz, md5)
-    marker = folder / CACHE_MARKER
-    if marker.exists() and json.loads(marker.read_text()).get("md5") == md5:
+    if _holds_copy_of(folder, md5):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -49,12 +48,30 @@ def uncompressed_copy(npz: Path, md5: str) -> Path:
                 with archive.open(member) as source, open(building / member, "wb") as target:
                     shutil.copyfileobj(source, target, 1 << 24)
         (building / CACHE_MARKER).write_text(json.dumps({"source": str(npz), "md5": md5}))
-        shutil.rmtree(folder, ignore_errors=True)  # a copy of an older file of the same name
-        os.replace(building, folder)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
+        _publish(building, folder, md5)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)  # gone already once published
     return folder
+
+
+def _holds_copy_of(folder: Path, md5: str) -> bool:
+    marker = folder / CACHE_MARKER
+    return marker.exists() and json.loads(marker.read_text()).get("md5") == md5
+
+
+def _publish(building: Path, folder: Path, md5: str) -> None:
+    """Rename ``building`` to ``folder``. A rename onto a folder that exists fails: then another
+    process published the same copy first (ours is dropped: its readers keep theirs) or the folder
+    holds a copy of an older file (moved aside and deleted, then ours goes in)."""
+    try:
+        os.rename(building, folder)
+    except OSError:
+        if _holds_copy_of(folder, md5):
+            return
+        stale = Path(tempfile.mkdtemp(prefix=f".{folder.name}.stale.", dir=folder.parent))
+        os.replace(folder, stale / "copy")
+        os.rename(building, folder)
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 class DiskImages:

@@ -71,3 +71,14 @@ def test_a_read_only_data_folder_puts_the_copy_in_the_user_cache(npz_2d, tmp_pat
 def test_resizing_a_set_read_from_disk_is_refused(npz_2d, from_disk):
     with pytest.raises(UsageError, match="needs every image in memory"):
         load_dataset(DatasetConfig(name=str(npz_2d), resize=14))
+
+
+def test_a_copy_published_first_by_another_process_is_kept(npz_2d, tmp_path, from_disk):
+    folder = load_dataset(DatasetConfig(name=str(npz_2d))).storage
+    md5 = json.loads((folder / "source.json").read_text())["md5"]
+    theirs = (folder / "train_images.npy").stat().st_ino
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "source.json").write_text(json.dumps({"md5": md5}))
+    storage._publish(ours, folder, md5)  # as if this process had built the same copy a moment later
+    assert (folder / "train_images.npy").stat().st_ino == theirs  # readers of the first copy are not disturbed
