@@ -69,9 +69,11 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     sizes = {split: max(2 * CLASSES, round(n * args.scale)) for split, n in PATHMNIST_224.items()}
     path = folder / f"pathmnist224-synthetic-{sum(sizes.values())}.npz"
-    if not path.exists():
+    if not path.exists():  # written under another name first: a killed run leaves no half file behind
         started = time.perf_counter()
-        make_set(path, sizes)
+        partial = path.with_suffix(".partial")
+        make_set(partial, sizes)
+        partial.replace(path)
         print(f"wrote {path}: {path.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - started:.0f} s")
     image_bytes = sum(sizes.values()) * SIDE * SIDE * 3
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "neurocomp", "run", str(path), "--model", args.model,
