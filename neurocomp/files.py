@@ -25,6 +25,7 @@ def _umask() -> int:
 
 
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give: mkstemp's 0600 would hide results from the group
+FOLDER_MODE = 0o777 & ~_umask()  # what mkdir would give: mkdtemp's 0700 would hide a shared cache from the group
 
 
 def atomic_write(path: Path, write) -> None:

@@ -23,6 +23,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .files import FOLDER_MODE
+
 CACHE_MARKER = "source.json"
 
 
@@ -43,6 +45,7 @@ def uncompressed_copy(npz: Path, md5: str) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
+        building.chmod(FOLDER_MODE)
         with zipfile.ZipFile(npz) as archive:
             for member in archive.namelist():
                 with archive.open(member) as source, open(building / member, "wb") as target:

@@ -12,6 +12,7 @@ from neurocomp.cli import main
 from neurocomp.config import DatasetConfig
 from neurocomp.data import load_dataset
 from neurocomp.errors import UsageError
+from neurocomp.files import _umask
 from neurocomp.record import load_runs
 
 from conftest import make_npz
@@ -58,6 +59,7 @@ def test_the_uncompressed_copy_is_made_once_and_again_when_the_file_changes(npz_
     again = load_dataset(DatasetConfig(name=str(npz_2d)))
     assert json.loads((again.storage / "source.json").read_text())["md5"] == again.md5
     assert not [p for p in again.storage.parent.iterdir() if p.name.startswith(".")]  # no half-built copy left
+    assert again.storage.stat().st_mode & 0o777 == 0o777 & ~_umask()  # as mkdir makes it, not mkdtemp's 0700
 
 
 def test_a_read_only_data_folder_puts_the_copy_in_the_user_cache(npz_2d, tmp_path, monkeypatch, from_disk):
