@@ -89,6 +89,8 @@ def _across_datasets(runs: list, stem: Path, root: Path) -> list[str]:
     for run in runs:
         budgets.setdefault(run.config.get("params"), []).append(run)
     for budget, chosen in sorted(budgets.items(), key=lambda item: item[0] or 0):
+        if len({run.identity[1] for run in chosen}) < 3:
+            continue  # ranking compares three models or more: nothing to say about fewer
         heading = f"Ranks across datasets{f' at {budget:,} parameters' if budget else ''}"
         try:
             ranking = rank_runs(chosen, "test.auc")
