@@ -158,6 +158,15 @@ def _children(pid):
     return found
 
 
+def _command_line(pid):
+    """The process's command line, or "" once it has exited (a short-lived child, e.g. a compiler, may
+    be gone between listing and reading)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def _alive(pid):
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -177,7 +186,7 @@ def test_a_killed_sweep_leaves_no_worker_training_on(npz_2d, tmp_path):
     deadline, workers = time.time() + 120, []
     while time.time() < deadline and len(workers) < 2:
         time.sleep(0.5)
-        workers = [pid for pid in _children(process.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+        workers = [pid for pid in _children(process.pid) if "spawn_main" in _command_line(pid)]
     assert len(workers) == 2
     time.sleep(3)  # both workers are training
     process.kill()
