@@ -43,7 +43,9 @@ def atomic_write(path: Path, write) -> None:
             write(stream)
         os.replace(temp, path)
     except BaseException:
-        os.unlink(temp)
+        # An interrupt (SIGTERM arrives as KeyboardInterrupt) can land just after the rename: then the
+        # temp file is already the new file, and a failing unlink must not hide the interrupt.
+        Path(temp).unlink(missing_ok=True)
         raise
 
 

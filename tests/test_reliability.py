@@ -220,3 +220,20 @@ def test_result_files_respect_the_umask(npz_2d, tmp_path):
         os.umask(previous)
     for path in one_run(tmp_path).iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path.name
+
+
+def test_an_interrupt_just_after_the_rename_stays_an_interrupt(tmp_path, monkeypatch):
+    # Seen in a CI emulation: SIGTERM landed right after os.replace in atomic_write; the cleanup's unlink
+    # of the (already renamed) temp file raised FileNotFoundError, the run exited 1, not 130.
+    from neurocomp import files
+
+    real_replace = os.replace
+
+    def replace_then_interrupt(source, target):
+        real_replace(source, target)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        files.atomic_write(tmp_path / "f.txt", lambda stream: stream.write(b"new"))
+    assert (tmp_path / "f.txt").read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
