@@ -262,13 +262,13 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _selected_runs(args: argparse.Namespace):
-    from .record import load_runs, run_id
+    from .record import load_runs
 
     swept = None
     if getattr(args, "sweep", None):
-        from .sweep import expand, load_sweep
+        from .sweep import load_sweep, run_ids
 
-        swept = {run_id(config.to_dict()) for config in expand(load_sweep(args.sweep))}
+        swept = run_ids(load_sweep(args.sweep))
     return [run for run in load_runs(args.results)
             if (not args.dataset or run.identity[0] in args.dataset) and (not args.model or run.identity[1] in args.model)
             and (swept is None or run.run_id in swept)]

@@ -102,7 +102,7 @@ def render_ranking(ranking: Ranking) -> str:
     return "\n".join(lines)
 
 
-def plot_critical_difference(ranking: Ranking, path: str | Path, colours: dict[str, str] | None = None) -> list[Path]:
+def plot_critical_difference(ranking: Ranking, path: str | Path) -> list[Path]:
     """The critical-difference diagram (scikit-posthocs): average ranks on an axis, models that Nemenyi's
     test cannot tell apart joined by a bar, the critical difference drawn above; PNG and SVG beside ``path``."""
     import matplotlib
@@ -112,13 +112,14 @@ def plot_critical_difference(ranking: Ranking, path: str | Path, colours: dict[s
     import pandas as pd
     from scikit_posthocs import critical_difference_diagram
 
-    from .plots import save
+    from .plots import save, style
 
     figure, axes = plt.subplots(figsize=(7, 0.45 * len(ranking.models) + 1.2))
     critical_difference_diagram(
         pd.Series(ranking.average_ranks, index=ranking.models),
         pd.DataFrame(ranking.nemenyi_p, index=ranking.models, columns=ranking.models),
-        cd=ranking.critical_difference, alpha=ALPHA, ax=axes, color_palette=colours)
+        cd=ranking.critical_difference, alpha=ALPHA, ax=axes,
+        color_palette={model: style(model)["color"] for model in ranking.models})  # each model's colour everywhere
     axes.set_title(f"average rank by {ranking.metric} over {len(ranking.datasets)} datasets "
                    f"(Friedman p = {ranking.friedman_p:.3f})", fontsize=9)
     try:

@@ -21,9 +21,9 @@ import re
 from pathlib import Path
 
 from .files import atomic_write
-from .record import code_version, load_runs, run_id
+from .record import code_version, load_runs
 from .plots import plot
-from .sweep import expand, load_sweep
+from .sweep import load_sweep, run_ids
 from .errors import UsageError
 from .table import Group, build_table, group_runs, load_reported, mean_std, paired_auc_difference, render
 
@@ -52,7 +52,7 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
     ]
     for path in sweep_paths:
         sweep = load_sweep(path)
-        wanted = {run_id(config.to_dict()) for config in expand(sweep)}
+        wanted = run_ids(sweep)
         runs = [all_runs[name] for name in sorted(wanted) if name in all_runs]
         reported = load_reported(sweep.reported) if sweep.reported else []
         sections += ["", f"## {sweep.title}", "", f"Sweep: `{path}` ({len(runs)} of {len(wanted)} runs recorded).", ""]

@@ -77,6 +77,11 @@ def load_sweep(path: str | Path) -> Sweep:
                  path.parent / reported if reported else None, reference, label)
 
 
+def run_ids(sweep: Sweep) -> set[str]:
+    """The run id of every run of ``sweep``: which records in a results folder are its runs."""
+    return {run_id(config.to_dict()) for config in expand(sweep)}
+
+
 def expand(sweep: Sweep, out: Optional[str] = None) -> list[RunConfig]:
     """Every run of the sweep as a resolved config (variants x grid product), validated up front."""
     configs, seen = [], set()

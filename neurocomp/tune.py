@@ -8,8 +8,9 @@ median pruner on the per-epoch validation value of the first objective, and tria
 finished when complete or pruned. A trial that predicts one class for every validation image (at
 0.5) is infeasible (an Optuna constraint): TPE learns to avoid its region and it is never chosen as
 best, however high its AUC, because ranking well says nothing about a classifier that answers
-"benign" to everyone; only when every trial of a study is one-class is its best kept, and flagged. A killed tune resumes: finished trials stay in the storage, the
-one that was running is failed by Optuna's heartbeat and does not count. The search space is the
+"benign" to everyone; only when every trial of a study is one-class is its best kept, and flagged.
+A killed tune resumes: finished trials stay in the storage, the one that was running is failed by
+Optuna's heartbeat and does not count. The search space is the
 file's shared keys (``train.lr``, ...) plus what each model's registration declares
 (:class:`neurocomp.registry.ModelInfo` ``space``). With two objectives or more (e.g. ``val.auc``
 and ``cost.energy_pj``) the studies are multi-objective, unpruned, and the Pareto front is kept.
