@@ -74,5 +74,5 @@ def _fit_width(config: RunConfig, option: str, make: Callable[[dict], torch.nn.M
                 counts[width] = None
         return counts[width]
 
-    width, _ = fit_width(count_at, config.params, option)
+    width, _ = fit_width(count_at, config.params, option, tolerance=config.params_tolerance)
     return scaled(base, width)

@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--device", choices=["auto", "cpu", "cuda"])
     run.add_argument("--threads", type=int, help="CPU threads for torch")
-    run.add_argument("--params", help="trainable parameter budget, e.g. 20k: the model's width is chosen to land within 5%%")
+    run.add_argument("--params", help="trainable parameter budget, e.g. 20k: the model's width is chosen to land within 5%% (--set params_tolerance=0.1 for 10%%)")
     run.add_argument("--out", help="results root (default: results); the run goes to OUT/runs/<run_id>/")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override any config key, e.g. --set train.epochs=5 --set model.beta=0.9")
@@ -224,11 +224,12 @@ def _list() -> str:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .sweep import expand, load_sweep, record_status, run_sweep
+    from .sweep import check_budgets, expand, load_sweep, record_status, run_sweep
 
     if args.workers < 1 or (args.threads is not None and args.threads < 1):
         raise UsageError(f"sweep --workers and --threads must be at least 1, got {args.workers} and {args.threads}")
     configs = expand(load_sweep(args.file), out=args.out)
+    check_budgets(configs)
     if args.dry_run:
         from .claims import holder
         from .run import run_dir

@@ -21,7 +21,7 @@ import yaml
 from .errors import UsageError
 from .operating_points import RULES, parse_rule
 from .registry import ENCODERS, MODELS, Registry
-from .sizing import parse_count
+from .sizing import TOLERANCE, parse_count
 
 
 @dataclass
@@ -105,6 +105,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     params: Optional[int] = None  # trainable parameter budget: the model's width is chosen to meet it
+    params_tolerance: float = TOLERANCE  # how far (a fraction of params) the closest width may land from it
     out: str = "results"
 
     def to_dict(self) -> dict:
@@ -250,8 +251,16 @@ def resolve(raw: dict) -> RunConfig:
         model=model,
         train=train,
         params=None if raw.get("params") is None else parse_count(raw["params"]),
+        params_tolerance=_tolerance(raw.get("params_tolerance", TOLERANCE)),
         out=coerce(raw.get("out", RunConfig.out), str, "out"),
     )
+
+
+def _tolerance(value: Any) -> float:
+    tolerance = coerce(value, float, "params_tolerance")
+    if not 0 <= tolerance < 1:
+        raise UsageError(f"params_tolerance must be a fraction in [0, 1), e.g. 0.1 for 10%, got {value!r}")
+    return tolerance
 
 
 # <section>.<key>: (rule, what it must be); every run and every sweep entry is checked before any work.

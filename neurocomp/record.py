@@ -24,10 +24,11 @@ from .files import write_json
 
 SCHEMA = 2  # 1: records before the schema was written down (no "schema" key); they load unchanged
 STATUSES = ("running", "completed", "failed", "interrupted")
-# Config keys that change where or how fast a run happens, not what it computes: not in the run id,
-# and not what tells two table rows apart.
+# Config keys that change where or how fast a run happens, or whether it is allowed to, not what it
+# computes: not in the run id, and not what tells two table rows apart. (params_tolerance only accepts
+# or refuses the closest width; the width that ran is in the model's options.)
 RUNTIME_KEYS = {("train", "device"), ("train", "threads"), ("model", "backend"), ("dataset", "data_dir"),
-                ("dataset", "download"), ("dataset", "verify"), ("out",)}
+                ("dataset", "download"), ("dataset", "verify"), ("out",), ("params_tolerance",)}
 _IDENTITY = (("dataset", "name"), ("model", "name"), ("encoder", "name"), ("train", "seed"))
 
 

@@ -7,7 +7,7 @@ from typing import Callable, Optional
 
 from .errors import UsageError
 
-TOLERANCE = 0.05
+TOLERANCE = 0.05  # the default of ``params_tolerance``: how far from the budget a model may land
 
 
 def parse_count(value: int | str) -> int:
@@ -31,8 +31,11 @@ def scaled(value: int | tuple[int, ...], width: int) -> int | tuple[int, ...]:
     return width
 
 
-def fit_width(count_at: Callable[[int], Optional[int]], target: int, option: str, limit: int = 1 << 16) -> tuple[int, int]:
-    """The width whose trainable count is closest to ``target``; UsageError if none is within 5%.
+def fit_width(count_at: Callable[[int], Optional[int]], target: int, option: str, limit: int = 1 << 16,
+              tolerance: float = TOLERANCE) -> tuple[int, int]:
+    """The width whose trainable count is closest to ``target``; UsageError if none is within
+    ``tolerance`` (a fraction of ``target``). The tolerance only decides whether the closest width is
+    accepted, never which width that is.
 
     ``count_at(width)`` returns the trainable parameter count, or None where no model of that width
     can be built (e.g. an NCP wiring too small for its outputs). Counts grow with the width.
@@ -51,9 +54,8 @@ def fit_width(count_at: Callable[[int], Optional[int]], target: int, option: str
             high = middle
     width = min((low, high), key=lambda w: abs(count_at(w) - target))
     count = count_at(width)
-    if abs(count - target) > TOLERANCE * target:
-        raise UsageError(
-            f"no model.{option} reaches {target:,} trainable parameters within 5%: "
-            f"{option}={low} gives {count_at(low):,}, {option}={high} gives {count_at(high):,}"
-        )
+    if abs(count - target) > tolerance * target:
+        nearest = ", ".join(dict.fromkeys(f"{option}={w} gives {count_at(w):,}" for w in (low, high)))
+        raise UsageError(f"no model.{option} reaches {target:,} trainable parameters within {tolerance:.0%}: "
+                         f"{nearest} (a wider params_tolerance accepts the closest)")
     return width, count

@@ -10,7 +10,9 @@ records the driver writes.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
+import json
 import multiprocessing
 import os
 import time
@@ -28,7 +30,7 @@ from .record import RunRecord, run_id
 from .config import RunConfig, load_yaml, resolve, set_dotted
 from .errors import RunFailed, UsageError, one_line_warnings
 
-SWEEP_KEYS = ("title", "description", "label", "reported", "reference", "base", "variants", "grid")
+SWEEP_KEYS = ("title", "description", "label", "reported", "reference", "base", "variants", "grid", "adjust")
 
 
 @dataclass
@@ -44,6 +46,9 @@ class Sweep:
     reported: Optional[Path] = None  # YAML of the published numbers, for tables and the report
     reference: Optional[str] = None  # the model the report compares AUC against (ΔAUC column, {model:delta})
     label: str = ""  # what the report's rows of this sweep say they are, e.g. "tuned (20 trials)"
+    # (when, set) pairs of dotted keys: a run whose config matches ``when`` after its variant and grid
+    # values also takes ``set`` (a 3D set fed by slices where the 2D sets are fed by rows)
+    adjust: list[tuple[dict, dict]] = field(default_factory=list)
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -74,7 +79,33 @@ def load_sweep(path: str | Path) -> Sweep:
     if not isinstance(label, str):
         raise UsageError(f"{path}: label must be text, e.g. 'tuned (20 trials)'")
     return Sweep(path, base, variants, grid, raw.get("title") or path.stem, raw.get("description") or "",
-                 path.parent / reported if reported else None, reference, label)
+                 path.parent / reported if reported else None, reference, label, _adjustments(path, raw.get("adjust")))
+
+
+def _adjustments(path: Path, raw) -> list[tuple[dict, dict]]:
+    rule = "adjust must be a list of {when: {dotted key: value}, set: {dotted key: value}}"
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise UsageError(f"{path}: {rule}")
+    adjustments = []
+    for entry in raw:
+        if not (isinstance(entry, dict) and set(entry) == {"when", "set"}
+                and all(isinstance(entry[k], dict) and entry[k] for k in ("when", "set"))):
+            raise UsageError(f"{path}: {rule}, got {entry!r}")
+        adjustments.append((entry["when"], entry["set"]))
+    return adjustments
+
+
+def _get_dotted(raw: dict, dotted: str):
+    node = raw
+    for part in dotted.split("."):
+        if isinstance(node, str) and part == "name":  # `model: snn` shorthand
+            return node
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def run_ids(sweep: Sweep) -> set[str]:
@@ -91,6 +122,10 @@ def expand(sweep: Sweep, out: Optional[str] = None) -> list[RunConfig]:
             raw = copy.deepcopy(sweep.base)
             for key, value in [*variant.items(), *zip(keys, values)]:
                 set_dotted(raw, key, value)
+            for when, values_set in sweep.adjust:
+                if all(_get_dotted(raw, key) == value for key, value in when.items()):
+                    for key, value in values_set.items():
+                        set_dotted(raw, key, copy.deepcopy(value))
             if out is not None:
                 raw["out"] = out
             try:
@@ -102,6 +137,36 @@ def expand(sweep: Sweep, out: Optional[str] = None) -> list[RunConfig]:
                 seen.add(name)
                 configs.append(config)
     return configs
+
+
+def check_budgets(configs: list[RunConfig]) -> None:
+    """UsageError, before anything trains, naming every run whose parameter budget no width reaches
+    (``params`` within ``params_tolerance``); runs already recorded are not checked again."""
+    from .assemble import build
+    from .data import load_dataset
+
+    pending = [c for c in configs if c.params is not None and record_status(c) != "completed"]
+    by_dataset: dict[str, list[RunConfig]] = {}
+    for config in pending:
+        by_dataset.setdefault(json.dumps(dataclasses.asdict(config.dataset), sort_keys=True), []).append(config)
+    unreachable, checked = [], set()
+    for group in by_dataset.values():
+        dataset = load_dataset(group[0].dataset)
+        shape, classes, multi_label = dataset.sample_shape, dataset.num_classes, dataset.multi_label
+        del dataset  # only its shape is needed; the runs read it themselves
+        for config in group:
+            model = {k: v for k, v in config.to_dict().items() if k not in ("train", "eval", "out")}
+            key = json.dumps([model, config.train.loss], sort_keys=True, default=str)
+            if key in checked:
+                continue
+            checked.add(key)
+            try:
+                build(copy.deepcopy(config), shape, classes, multi_label)
+            except UsageError as error:
+                unreachable.append(f"{config.dataset.name} {config.model.name} {config.params:,}: {error}")
+    if unreachable:
+        more = f" (and {len(unreachable) - 1} more)" if len(unreachable) > 1 else ""
+        raise UsageError(f"{len(unreachable)} budgets no width reaches; {unreachable[0]}{more}")
 
 
 def record_status(config: RunConfig) -> Optional[str]:

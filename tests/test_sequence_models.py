@@ -95,6 +95,23 @@ def test_fit_width_finds_the_closest_width():
         fit_width(lambda w: 1_000 * w * w, 12_000, "units")
 
 
+def test_a_wider_tolerance_accepts_the_closest_width_and_never_changes_it():
+    assert fit_width(lambda w: 1_000 * w * w, 12_000, "units", tolerance=0.3) == (3, 9_000)
+    with pytest.raises(UsageError, match="within 20%"):
+        fit_width(lambda w: 1_000 * w * w, 12_000, "units", tolerance=0.2)
+    assert fit_width(lambda w: 10 * w * w, 4_000, "units", tolerance=0.5) == (20, 4_000)
+
+
+def test_params_tolerance_is_checked_and_not_part_of_the_run_id():
+    from neurocomp.config import resolve
+    from neurocomp.record import run_id
+
+    raw = {"dataset": {"name": "breast"}, "model": {"name": "lstm"}, "params": "10k"}
+    assert run_id(resolve({**raw, "params_tolerance": 0.2}).to_dict()) == run_id(resolve(raw).to_dict())
+    with pytest.raises(UsageError, match="params_tolerance must be a fraction"):
+        resolve({**raw, "params_tolerance": 5})
+
+
 @pytest.mark.parametrize("model_name", ["ltc", "lstm", "cnn", "snn"])
 def test_params_budget_lands_within_5_percent(model_name, npz_2d, tmp_path, capsys):
     encoder = "rows" if model_name in ("ltc", "lstm") else "static"
@@ -110,3 +127,12 @@ def test_unreachable_budget_is_refused(npz_2d, tmp_path, capsys):
     code = main(["run", str(npz_2d), "--model", "ltc", "--params", "50", "--out", str(tmp_path), "--quiet"])
     assert code == 2
     assert "no model.units reaches 50 trainable parameters within 5%" in capsys.readouterr().err
+
+
+def test_a_budget_between_two_widths_runs_with_a_wider_tolerance(npz_2d, tmp_path, capsys):
+    arguments = ["run", str(npz_2d), "--model", "mlp", "--params", "1300", "--epochs", "1", "--out", str(tmp_path), "--quiet"]
+    assert main(arguments) == 2
+    assert "within 5%" in capsys.readouterr().err
+    assert main([*arguments, "--set", "params_tolerance=0.5"]) == 0, capsys.readouterr().err
+    record = json.loads(next(tmp_path.glob("runs/*/run.json")).read_text())
+    assert record["config"]["params_tolerance"] == 0.5 and record["params"]["target"] == 1_300

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,19 @@ def test_expansion_is_variants_times_grid_with_stable_ids(npz_2d, tmp_path):
     assert configs[0].model.options["hidden"] == (16,) and configs[-1].model.options["channels"] == (4,)
     ids = [c.to_dict() for c in expand(sweep, out=str(tmp_path))]
     assert ids == [c.to_dict() for c in configs]
+
+
+def test_adjust_changes_only_the_runs_it_matches(npz_2d, npz_3d, tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        "variants:\n  - {model.name: snn, encoder.name: rate, encoder.steps: 4}\n  - {model.name: cnn}\n"
+        f"grid:\n  dataset.name: [{npz_2d}, {npz_3d}]\n"
+        f"adjust:\n  - when: {{dataset.name: {npz_3d}, model.name: snn}}\n    set: {{encoder: {{name: slices}}, train.epochs: 2}}\n")
+    encoders = {(Path(c.dataset.name).stem, c.model.name): (c.encoder.name, c.encoder.options, c.train.epochs)
+                for c in expand(load_sweep(tmp_path / "s.yaml"))}
+    assert encoders[("synthetic3d", "snn")][0::2] == ("slices", 2) and "steps" not in encoders[("synthetic3d", "snn")][1]
+    assert encoders[("synthetic2d", "snn")][:2] == ("rate", {"steps": 4, "gain": 1.0})
+    assert encoders[("synthetic2d", "snn")][2] == encoders[("synthetic3d", "cnn")][2] != 2
+    assert encoders[("synthetic3d", "cnn")][0] == encoders[("synthetic2d", "cnn")][0] == "static"
 
 
 def test_base_can_be_a_config_file(tmp_path):
@@ -136,6 +150,7 @@ def test_two_local_workers_give_the_same_records_as_one(npz_2d, tmp_path):
         ("variants:\n  - {model.name: transformer}\ngrid: {train.seed: [0]}\n", "unknown model 'transformer'; choose one of:"),
         ("variants: {model.name: cnn}\ngrid: {train.seed: [0]}\n", "variants must be a list"),
         ("grid: {train.epochz: [1]}\n", "unknown key train.epochz"),
+        ("grid: {train.seed: [0]}\nadjust: [{when: {model.name: cnn}}]\n", "adjust must be a list of {when:"),
     ],
 )
 def test_bad_sweep_files_are_one_line_and_exit_2(text, message, tmp_path, capsys):
@@ -171,3 +186,11 @@ def test_dry_run_lists_without_training(npz_2d, tmp_path, capsys):
     assert main(["sweep", str(path), "--out", str(tmp_path / "res"), "--dry-run"]) == 0
     assert capsys.readouterr().out.count("to run") == 4
     assert not (tmp_path / "res").exists()
+
+
+def test_a_budget_no_width_reaches_stops_the_sweep_before_any_run(npz_2d, tmp_path, capsys):
+    path = write_sweep(tmp_path / "s.yaml", npz_2d, grid="  params: [1300, 50]\n  train.seed: [0]\n")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "res"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "budgets no width reaches" in err and "within 5%" in err
+    assert not (tmp_path / "res" / "runs").exists() or not any((tmp_path / "res" / "runs").iterdir())
