@@ -139,12 +139,20 @@ def _parser() -> argparse.ArgumentParser:
                          help="val and test predictions as MedMNIST Evaluator CSVs ({flag}_{split}_[AUC]..._[ACC]...@{run}.csv)")
     export.add_argument("--output", help="file (--onnx; default RUN_DIR/model.onnx) or folder (--medmnist; default RUN_DIR)")
 
+    recount = commands.add_parser("recount", help="add the cost estimates older run records lack (energy with memory "
+                                  "accesses), recounted from their saved weights; no training")
+    recount.add_argument("results", help="results folder (or its runs/)")
+    recount.add_argument("--sweep", help="only the runs of this sweep file")
+    recount.add_argument("--dataset", nargs="+", help="only these datasets")
+    recount.add_argument("--model", nargs="+", help="only these models")
+
     report = commands.add_parser("report", help="reported vs reproduced, per study sweep, as markdown")
     report.add_argument("sweeps", nargs="+", help="study sweep files")
     report.add_argument("--results", default="results", help="results folder (default: results)")
     report.add_argument("--output", default="results/REPRODUCTION.md")
     report.add_argument("--metric", nargs="+", default=list(DEFAULT_METRICS))
     report.add_argument("--reference", help="model to compare AUC against, in the studies that have it")
+    report.add_argument("--title", default="Reproduction of the published studies", help="the report's heading")
     return parser
 
 
@@ -352,6 +360,27 @@ def torch_threads(count: int) -> None:
     torch.set_num_threads(count)
 
 
+def _recount(args: argparse.Namespace) -> int:
+    from .recount import recount
+
+    runs = _selected_runs(args)
+    if not runs:
+        raise UsageError(f"no completed run records under {args.results} match")
+    counted, refused = 0, []
+    for run in runs:
+        try:
+            if recount(run.directory):
+                counted += 1
+                energy = run.read(run.directory).cost["energy_with_memory_pj"]
+                print(f"recounted {run.run_id}: energy with memory accesses {energy:,.0f} pJ")
+        except UsageError as error:
+            refused.append(run.run_id)
+            print(f"refused   {error}", file=sys.stderr)
+    print(f"recount: {len(runs)} runs: {counted} recounted, {len(runs) - counted - len(refused)} had every estimate, "
+          f"{len(refused)} refused")
+    return 1 if refused else 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from .export import export_medmnist, export_onnx
 
@@ -363,7 +392,7 @@ def _export(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    print(write_report(args.sweeps, args.results, args.output, tuple(args.metric), args.reference))
+    print(write_report(args.sweeps, args.results, args.output, tuple(args.metric), args.reference, args.title))
     return 0
 
 
@@ -393,7 +422,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(summary_table(record))
             return 0
         return {"sweep": _sweep, "tune": _tune, "table": _table, "plot": _plot, "report": _report, "bench": _bench,
-                "export": _export}[args.command](args)
+                "export": _export, "recount": _recount}[args.command](args)
     except (UsageError, RunFailed) as error:
         print(f"neurocomp: error: {error}", file=sys.stderr)
         return error.exit_code

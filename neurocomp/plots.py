@@ -71,12 +71,19 @@ def params_vs_metric(runs: list[RunRecord], metric: str, axes) -> None:
 def _series(runs: list[RunRecord], x: str, metric: str) -> dict[tuple[str, str], list[tuple[float, float, float, float]]]:
     """Per (dataset, row label without the dataset): ``(x mean, metric mean, metric std, x std)`` of each
     row, sorted by x; rows of one model at several budgets form one series."""
+    groups = group_runs(runs)
+    encoders: dict[tuple[str, str], set] = {}
+    for group in groups:
+        encoders.setdefault((group.dataset, group.model), set()).add(group.encoder)
+    # A model fed one way on each dataset is one series under its name, whichever encoder a dataset
+    # needs (slices for volumes); one fed several ways on a dataset is a series per encoder.
+    several = {model for (_, model), names in encoders.items() if len(names) > 1}
     series: dict[tuple[str, str], list] = {}
-    for group in group_runs(runs):
+    for group in groups:
         xs, (mean, std) = group.values(x), mean_std(group.values(metric))
         if not xs or math.isnan(mean):
             continue
-        label = " ".join(part for part in (group.model, group.encoder) if part)
+        label = f"{group.model} {group.encoder}" if group.model in several else group.model
         series.setdefault((group.dataset, label), []).append((float(np.mean(xs)), mean, std, float(np.std(xs))))
     return {key: sorted(points) for key, points in series.items()}
 
@@ -89,9 +96,20 @@ def budgets(runs: list[RunRecord], metric: str, panels) -> None:
             xs, means, stds, _ = zip(*points)
             axes.errorbar(xs, means, yerr=[0 if math.isnan(v) else v for v in stds], capsize=3, label=label,
                           **style(label.split()[0]))
-        axes.set_xscale("log")
+        _count_axis(axes)
         axes.set(title=dataset, xlabel="trainable parameters", ylabel=f"{metric} (mean ± std over seeds)")
         axes.grid(alpha=0.3)
+
+
+def _count_axis(axes) -> None:
+    """A log x axis ticked at 1, 2 and 5 per decade and labelled 10k, 20k, 50k: budgets a factor of two
+    apart would otherwise get matplotlib's 2x10^4 labels, or none within one decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axes.set_xscale("log")
+    axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 4.0)))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
 
 
 def recorded_energies(runs: list[RunRecord]) -> list[tuple[str, str]]:
@@ -287,7 +305,7 @@ def _panels(runs: list[RunRecord], kind: str, output: Path, metric: str) -> Path
                 entries.setdefault(label, handle)
         figure.legend(entries.values(), entries.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
         figure.tight_layout()
-        save(figure, output, (output.suffix,), dpi=110)
+        save(figure, output, tuple(dict.fromkeys((output.suffix, ".svg"))), dpi=110)  # SVG too: a paper's figure
     finally:
         pyplot.close(figure)
     return output

@@ -185,8 +185,7 @@ def _train_and_evaluate(config: RunConfig, positive, encoder: Encoder, model: to
         for name in ("val", "test")  # the only time the test split is seen
     }
     # Cost per inference and spike rates, measured on a test batch (the test split is not scored again).
-    generator = torch.Generator(device=device).manual_seed(config.train.seed + 1)
-    probe = encoder(splits["test"].images[: config.train.batch_size].float().div_(255.0), generator)
+    probe = cost_probe(config, encoder, splits["test"].images)
     model.eval()
     record.cost = inference_cost(model, probe)
     if isinstance(model, EmitsSpikes):
@@ -215,6 +214,13 @@ def _train_and_evaluate(config: RunConfig, positive, encoder: Encoder, model: to
     record.epochs_run = len(result.history)
     record.stopped_early = result.stopped_early
     record.epoch_time_s = statistics.median(row["seconds"] for row in result.history)
+
+
+def cost_probe(config: RunConfig, encoder: Encoder, test_images: torch.Tensor) -> torch.Tensor:
+    """The encoded test batch a run's cost is counted on: the first ``batch_size`` test images
+    ``(N, *sample)`` uint8, encoded with the run's evaluation seed -> ``(T, B, *step_shape)``."""
+    generator = torch.Generator(device=test_images.device).manual_seed(config.train.seed + 1)
+    return encoder(test_images[: config.train.batch_size].float().div_(255.0), generator)
 
 
 def load_trained(directory: str | Path, *, weights: bool = True) -> tuple[RunRecord, RunConfig, Encoder, torch.nn.Module]:

@@ -1,6 +1,8 @@
 """The per-dataset figures: metric vs parameter budget, metric vs energy with its Pareto front, and one
 style per paradigm in every figure."""
 
+from pathlib import Path
+
 from neurocomp.cli import main
 from neurocomp.plots import _pareto_front, style
 
@@ -32,7 +34,22 @@ def test_budget_and_pareto_figures_draw_one_panel_per_dataset(tmp_path, capsys):
         assert main(["plot", str(out), "--kind", kind, "--output", str(figure)]) == 0
         text = figure.read_text()
         assert text.count("set0") >= 1 and text.count("set1") >= 1  # a panel title per dataset
+    assert "20k" in (tmp_path / "budgets.svg").read_text()  # budgets labelled as budgets, not 2x10^4
     assert "Pareto front" in (tmp_path / "pareto.svg").read_text()
+
+
+def test_a_model_fed_differently_per_dataset_is_one_series(tmp_path):
+    from neurocomp.plots import _series
+    from neurocomp.record import load_runs
+
+    out = tmp_path / "res"
+    flat, volumes = make_npz(tmp_path / "flat.npz"), make_npz(tmp_path / "volumes.npz", image_shape=(16, 16, 16), sizes=(32, 8, 8))
+    for data, encoder in ((flat, "static"), (volumes, "slices"), (flat, "rows")):
+        model = "gru" if encoder == "rows" else "mlp"
+        assert main(["run", str(data), "--model", model, "--encoder", encoder, "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    assert main(["run", str(flat), "--model", "gru", "--encoder", "columns", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    labels = {(Path(dataset).stem, label) for dataset, label in _series(load_runs(out), "params", "test.auc")}
+    assert labels == {("flat", "mlp"), ("volumes", "mlp"), ("flat", "gru rows"), ("flat", "gru columns")}
 
 
 def test_a_report_of_a_sweep_over_datasets_ranks_the_models_and_draws_the_panels(tmp_path):
@@ -50,3 +67,4 @@ def test_a_report_of_a_sweep_over_datasets_ranks_the_models_and_draws_the_panels
     assert "### Ranks across datasets" in text and "Friedman's test" in text
     for figure in ("across-budgets.png", "across-pareto.png", "across-ranks-all.png"):
         assert (tmp_path / "figures" / figure).exists() and f"figures/{figure}" in text
+        assert (tmp_path / "figures" / figure).with_suffix(".svg").exists()
