@@ -4,7 +4,7 @@ that put each paradigm's default and tuned test AUC and sensitivity at the valid
 operating point side by side (mean ± sample std over seeds; one-class runs counted).
 
     python benchmarks/tuned_vs_default.py configs/sweeps/cross-paradigm.yaml \\
-        results/tune/cross-paradigm.best.yaml --results results --output results/BENCHMARK.md
+        results/tune/cross-paradigm.best.yaml --results results --output results/TUNING.md
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("default_sweep")
     parser.add_argument("tuned_sweep")
     parser.add_argument("--results", default="results")
-    parser.add_argument("--output", default="results/BENCHMARK.md")
+    parser.add_argument("--output", default="results/TUNING.md")
     parser.add_argument("--reference", default="cnn", help="model the ΔAUC columns compare against (default cnn)")
     args = parser.parse_args()
     output = Path(args.output)
