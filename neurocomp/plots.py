@@ -96,20 +96,35 @@ def budgets(runs: list[RunRecord], metric: str, panels) -> None:
             xs, means, stds, _ = zip(*points)
             axes.errorbar(xs, means, yerr=[0 if math.isnan(v) else v for v in stds], capsize=3, label=label,
                           **style(label.split()[0]))
-        _count_axis(axes)
+        budgets_asked = sorted({run.config["params"] for run in runs if run.config.get("params")})
+        _log_axis(axes, ticks=budgets_asked)
         axes.set(title=dataset, xlabel="trainable parameters", ylabel=f"{metric} (mean ± std over seeds)")
         axes.grid(alpha=0.3)
 
 
-def _count_axis(axes) -> None:
-    """A log x axis ticked at 1, 2 and 5 per decade and labelled 10k, 20k, 50k: budgets a factor of two
-    apart would otherwise get matplotlib's 2x10^4 labels, or none within one decade."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+def _log_axis(axes, ticks: list[float] = ()) -> None:
+    """A log x axis labelled 10k, 2M, ...: at ``ticks`` (the budgets asked for) where given, else at
+    1, 2 and 5 per decade over a short range and at decades over a long one. Matplotlib's own labels
+    (2x10^4) crowd or vanish when the data spans less than a decade."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
     axes.set_xscale("log")
-    axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 4.0)))
-    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"))
+    low, high = axes.get_xlim()
+    if ticks:
+        locator = FixedLocator(ticks)
+    else:
+        locator = LogLocator(subs=(1.0, 2.0, 5.0) if high / low < 100 else (1.0,))
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _si(value)))
     axes.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _si(value: float) -> str:
+    """12000 -> 12k, 3.5e6 -> 3.5M: a count or an energy in a few characters."""
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= factor:
+            return f"{value / factor:.3g}{suffix}"
+    return f"{value:.3g}"
 
 
 def recorded_energies(runs: list[RunRecord]) -> list[tuple[str, str]]:
@@ -135,7 +150,7 @@ def pareto(runs: list[RunRecord], metric: str, panels) -> None:
             front = _pareto_front(points, lower_is_better(metric))
             axes.step(*zip(*front), where="post", color="grey", linestyle="--", marker="o", markersize=13,
                       markerfacecolor="none", label="Pareto front")
-            axes.set_xscale("log")
+            _log_axis(axes)
             axes.set(title=dataset, xlabel=f"estimated energy per inference, pJ ({how})", ylabel=metric)
             axes.grid(alpha=0.3)
 
@@ -303,6 +318,9 @@ def _panels(runs: list[RunRecord], kind: str, output: Path, metric: str) -> Path
         for panel in axes.flat:
             for handle, label in zip(*panel.get_legend_handles_labels()):
                 entries.setdefault(label, handle)
+        names = MODELS.names()  # the legend lists models in registration order, as their colours go
+        entries = dict(sorted(entries.items(), key=lambda item: (names.index(item[0].split()[0])
+                                                                 if item[0].split()[0] in names else len(names), item[0])))
         figure.legend(entries.values(), entries.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
         figure.tight_layout()
         save(figure, output, tuple(dict.fromkeys((output.suffix, ".svg"))), dpi=110)  # SVG too: a paper's figure
