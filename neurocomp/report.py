@@ -8,6 +8,7 @@ placeholders that are filled from the same runs as its table, so prose and table
     {cfc:test.auc:pm}              mean +- sample std                        .871 +- .014
     {cfc:test.auc:std} {cfc:n}     the std alone; the number of seeds        .014   3
     {ltc[sequence=rows]:test.auc}  the row whose dataset or variant contains the text in brackets
+    {cnn[retina & params=40000]:test.auc}  ... each of several texts joined by &
     {lstm:delta}                   ΔAUC vs the sweep's reference model       +.016 [+.008, +.025]
     {reported cfc:test.auc}        the study's own number (its reported row) .890
 
@@ -141,7 +142,9 @@ def _commit(code: dict) -> str:
 
 
 def _one_group(groups: list[Group], model: str, variant: str | None, placeholder: str) -> Group:
-    matching = [g for g in groups if g.model == model and (variant is None or variant in f"{g.dataset} {g.variant}")]
+    # [retina & params=40000]: every &-separated text must be in the row's dataset or variant
+    matching = [g for g in groups if g.model == model and (variant is None or all(
+        part.strip() in f"{g.dataset} {g.variant}" for part in variant.split("&")))]
     if len(matching) != 1:
         raise UsageError(f"report: {placeholder} matches {len(matching)} rows; name one with [text of its variant]")
     return matching[0]

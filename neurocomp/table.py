@@ -75,7 +75,8 @@ def group_runs(runs: list[RunRecord]) -> list[Group]:
             differing = sorted(k for k in siblings[0].config if len({json.dumps(g.config.get(k), default=str) for g in siblings}) > 1)
             for group in siblings:
                 group.variant = ", ".join(f"{k.split('.', 1)[-1]}={group.config.get(k)}" for k in differing)
-    return sorted(groups.values(), key=lambda g: (g.dataset, g.model, g.encoder, g.variant))
+    # a budget sorts as a number (10k before 40k), whatever width text the variant shows
+    return sorted(groups.values(), key=lambda g: (g.dataset, g.model, g.encoder, g.config.get("params") or 0, g.variant))
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -24,6 +24,15 @@ def test_placeholders_are_filled_from_the_runs(tmp_path):
         "CNN .900 +- .100 over 3 seeds (std .100), MLP .700, paper .950"
 
 
+def test_a_placeholder_can_name_a_row_by_several_texts(tmp_path):
+    fake_run(tmp_path, "cnn-a", lr=0.01, auc=0.6)
+    fake_run(tmp_path, "cnn-b", lr=0.001, auc=0.8)
+    runs = load_runs(tmp_path)
+    assert fill("{cnn[breast & lr=0.01]:test.auc} {cnn[lr=0.001 & breast]:test.auc}", runs, [], None) == ".600 .800"
+    with pytest.raises(UsageError, match="matches 2 rows"):
+        fill("{cnn[breast]:test.auc}", runs, [], None)
+
+
 def test_the_auc_difference_placeholder_is_the_tables(tmp_path):
     runs = [*two_models(tmp_path, [0, 1], fixed_scores)]
     mlp, cnn = runs
