@@ -369,10 +369,10 @@ def _recount(args: argparse.Namespace) -> int:
     counted, refused = 0, []
     for run in runs:
         try:
-            if recount(run.directory):
+            cost = recount(run.directory)
+            if cost is not None:
                 counted += 1
-                energy = run.read(run.directory).cost["energy_with_memory_pj"]
-                print(f"recounted {run.run_id}: energy with memory accesses {energy:,.0f} pJ")
+                print(f"recounted {run.run_id}: energy with memory accesses {cost['energy_with_memory_pj']:,.0f} pJ")
         except UsageError as error:
             refused.append(run.run_id)
             print(f"refused   {error}", file=sys.stderr)

@@ -91,12 +91,12 @@ def _series(runs: list[RunRecord], x: str, metric: str) -> dict[tuple[str, str],
 def budgets(runs: list[RunRecord], metric: str, panels) -> None:
     """Per dataset panel, ``metric`` vs trainable parameters: one line per model across its budgets,
     error bars over seeds."""
+    budgets_asked = sorted({run.config["params"] for run in runs if run.config.get("params")})
     for axes, (dataset, rows) in zip(panels, _by_dataset(_series(runs, "params", metric)).items()):
         for label, points in rows.items():
             xs, means, stds, _ = zip(*points)
             axes.errorbar(xs, means, yerr=[0 if math.isnan(v) else v for v in stds], capsize=3, label=label,
                           **style(label.split()[0]))
-        budgets_asked = sorted({run.config["params"] for run in runs if run.config.get("params")})
         _log_axis(axes, ticks=budgets_asked)
         axes.set(title=dataset, xlabel="trainable parameters", ylabel=f"{metric} (mean ± std over seeds)")
         axes.grid(alpha=0.3)

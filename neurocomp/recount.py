@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import math
 from pathlib import Path
+from typing import Optional
 
 from .cost import inference_cost
 from .data import load_dataset
@@ -21,12 +22,13 @@ from .run import cost_probe, load_trained
 CHECKED = ("dense_macs", "macs", "acs", "energy_pj")  # what a record before energy with memory holds
 
 
-def recount(directory: str | Path) -> bool:
-    """Add the cost fields a completed run's record lacks (recounted from ``model.pt``); False when it
-    has them all. UsageError when the data is not the run's or the recount disagrees with the record."""
+def recount(directory: str | Path) -> Optional[dict]:
+    """Add the cost fields a completed run's record lacks (recounted from ``model.pt``) and return its
+    new cost; None when it has them all. UsageError when the data is not the run's or the recount
+    disagrees with the record."""
     record, config, encoder, model = load_trained(directory)
     if "energy_with_memory_pj" in record.cost:
-        return False
+        return None
     dataset = load_dataset(config.dataset)
     if dataset.md5 != record.dataset["md5"]:
         raise UsageError(f"{record.run_id}: {dataset.path} is not the file the run read (MD5 {dataset.md5}, "
@@ -39,4 +41,4 @@ def recount(directory: str | Path) -> bool:
     commit = code_version()["commit"] or "installed package"
     record.cost = {**cost, "recounted": f"{commit[:7]} {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ}"}
     record.write()
-    return True
+    return record.cost
