@@ -26,7 +26,8 @@ from .record import code_version, load_runs
 from .plots import plot
 from .sweep import load_sweep, run_ids
 from .errors import UsageError
-from .table import Group, build_table, group_runs, load_reported, mean_std, paired_auc_difference, render
+from .table import (Group, build_table, group_runs, load_reported, mean_std, paired_auc_difference,
+                    reference_group, render)
 
 _PLACEHOLDER = re.compile(r"\{(?P<reported>reported )?(?P<model>[\w-]+)(?:\[(?P<variant>[^\]]+)\])?"
                           r":(?P<metric>[\w.]+)(?::(?P<form>pm|std))?\}")
@@ -120,8 +121,8 @@ def fill(text: str, runs: list, reported: list[dict], reference: str | None) -> 
         if metric == "n":
             return str(len(group.runs))
         if metric == "delta":
-            others = [g for g in groups if g.dataset == group.dataset and g.model == reference]
-            result = paired_auc_difference(group.runs, others[0].runs) if reference and others else None
+            compared = reference_group(group, groups, reference) if reference else None
+            result = paired_auc_difference(group.runs, compared.runs) if compared else None
             if result is None:
                 raise UsageError(f"report: {match[0]} needs paired test predictions of the sweep's reference model")
             return "{} [{}, {}]".format(*(_number(value, signed=True) for value in result))

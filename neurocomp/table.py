@@ -263,13 +263,22 @@ def _cell(metric: str, mean: float, std: float) -> str:
     return f"{mean:.4f}" if math.isnan(std) else f"{mean:.4f} ± {std:.4f}"
 
 
+def reference_group(group: Group, groups: list[Group], reference: str) -> Optional[Group]:
+    """The row of model ``reference`` that ``group`` is compared with: on the same dataset and, where
+    the reference has a row per budget, at the same budget; None where there is no such single row."""
+    candidates = [g for g in groups if g.dataset == group.dataset and g.model == reference]
+    if len(candidates) > 1:
+        candidates = [g for g in candidates if g.config.get("params") == group.config.get("params")]
+    return candidates[0] if len(candidates) == 1 else None
+
+
 def _reference_cell(group: Group, groups: list[Group], reference: str) -> str:
     if group.model == reference:
         return "reference"
-    candidates = [g for g in groups if g.dataset == group.dataset and g.model == reference]
-    if not candidates:
+    compared = reference_group(group, groups, reference)
+    if compared is None:
         return ""
-    result = paired_auc_difference(group.runs, candidates[0].runs)
+    result = paired_auc_difference(group.runs, compared.runs)
     if result is None:
         return "n/a"
     difference, low, high = result

@@ -244,3 +244,15 @@ def test_rows_say_which_code_and_kernel_path_made_them(tmp_path):
     fake_run(tmp_path, "cnn-0", model="cnn")
     headers, rows, _ = build_table(load_runs(tmp_path), ("test.auc",))
     assert [row[headers.index("path")] for row in rows if row[1] == "cnn"] == ["-"]
+
+
+def test_each_budget_is_compared_with_the_reference_at_that_budget():
+    from neurocomp.table import Group, reference_group
+
+    cnn = {budget: Group("breast", "cnn", "static", {"params": budget}) for budget in (10_000, 40_000)}
+    mlp_40k, mlp_20k = (Group("breast", "mlp", "static", {"params": budget}) for budget in (40_000, 20_000))
+    only = Group("retina", "cnn", "static", {})
+    groups = [*cnn.values(), mlp_40k, mlp_20k, only]
+    assert reference_group(mlp_40k, groups, "cnn") is cnn[40_000]
+    assert reference_group(mlp_20k, groups, "cnn") is None  # no reference row at 20k: no comparison
+    assert reference_group(Group("retina", "mlp", "static", {"params": 5}), groups, "cnn") is only
