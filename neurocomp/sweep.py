@@ -155,8 +155,9 @@ def check_budgets(configs: list[RunConfig]) -> None:
         shape, classes, multi_label = dataset.sample_shape, dataset.num_classes, dataset.multi_label
         del dataset  # only its shape is needed; the runs read it themselves
         for config in group:
-            model = {k: v for k, v in config.to_dict().items() if k not in ("train", "eval", "out")}
-            key = json.dumps([model, config.train.loss], sort_keys=True, default=str)
+            # what the width search depends on: dataset, encoder, model, budget and the loss's outputs
+            built = {k: v for k, v in config.to_dict().items() if k not in ("train", "eval", "out")}
+            key = json.dumps([built, config.train.loss], sort_keys=True, default=str)
             if key in checked:
                 continue
             checked.add(key)
