@@ -20,8 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from neurocomp.plots import save  # noqa: E402
-from neurocomp.record import load_runs, run_id  # noqa: E402
-from neurocomp.report import write_report  # noqa: E402
+from neurocomp.identity import run_id  # noqa: E402
+from neurocomp.record import load_runs  # noqa: E402
+from neurocomp.report import clean_tree, write_report  # noqa: E402
 from neurocomp.sweep import expand, load_sweep  # noqa: E402
 from neurocomp.table import DEFAULT_METRICS  # noqa: E402
 
@@ -84,12 +85,15 @@ def main() -> None:
     parser.add_argument("--results", default="results")
     parser.add_argument("--output", default="results/TUNING.md")
     parser.add_argument("--reference", default="cnn", help="model the ΔAUC columns compare against (default cnn)")
+    parser.add_argument("--allow-dirty", action="store_true", help="report from uncommitted code or configs (marked)")
     args = parser.parse_args()
+    clean = clean_tree(args.allow_dirty)
     output = Path(args.output)
     figures = output.parent / "figures" / output.stem.lower()  # beside, not over, another report's figures
     write_report([args.default_sweep, args.tuned_sweep], args.results, output,
                  (*DEFAULT_METRICS, "test.operating_point.sensitivity"), reference=args.reference,
-                 title="Cross-paradigm benchmark: defaults and an equal tuning budget", figures=figures)
+                 title="Cross-paradigm benchmark: defaults and an equal tuning budget", figures=figures,
+                 dirty=not clean)
     default, tuned = runs_by_group(args.default_sweep, args.results), runs_by_group(args.tuned_sweep, args.results)
     rows = []
     for key in default:

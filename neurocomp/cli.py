@@ -131,13 +131,21 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="one JSON object keyed by workload on stdout")
 
     export = commands.add_parser("export", help="export a run's best model (ONNX, checked with ONNX Runtime) or its "
-                                                "predictions for MedMNIST's own Evaluator")
-    export.add_argument("run_dir", help="a run folder: results/runs/<run_id>")
+                                                "predictions for MedMNIST's own Evaluator; every record to MLflow")
+    export.add_argument("run_dir", help="a run folder: results/runs/<run_id> (--mlflow: also a results folder)")
     formats = export.add_mutually_exclusive_group(required=True)
     formats.add_argument("--onnx", action="store_true", help="the model as ONNX")
     formats.add_argument("--medmnist", action="store_true",
                          help="val and test predictions as MedMNIST Evaluator CSVs ({flag}_{split}_[AUC]..._[ACC]...@{run}.csv)")
+    formats.add_argument("--mlflow", action="store_true",
+                         help="each record as one MLflow run (config, history, metrics, tags, artifacts); idempotent")
     export.add_argument("--output", help="file (--onnx; default RUN_DIR/model.onnx) or folder (--medmnist; default RUN_DIR)")
+    export.add_argument("--tracking-uri", help="--mlflow: the tracking store, e.g. sqlite:///mlflow.db (default: MLflow's)")
+
+    migrate = commands.add_parser("migrate", help="bring older run records to the current schema and run id "
+                                                  "(atomic per run, never deletes, idempotent)")
+    migrate.add_argument("results", help="results folder (or its runs/)")
+    migrate.add_argument("--dry-run", action="store_true", help="list what would change; change nothing")
 
     recount = commands.add_parser("recount", help="add the cost estimates older run records lack (energy with memory "
                                   "accesses), recounted from their saved weights; no training")
@@ -146,8 +154,16 @@ def _parser() -> argparse.ArgumentParser:
     recount.add_argument("--dataset", nargs="+", help="only these datasets")
     recount.add_argument("--model", nargs="+", help="only these models")
 
-    report = commands.add_parser("report", help="reported vs reproduced, per study sweep, as markdown")
-    report.add_argument("sweeps", nargs="+", help="study sweep files")
+    report = commands.add_parser("report", help="reported vs reproduced, per study sweep, as markdown; --all: every "
+                                                "report in results/reports.yaml")
+    report.add_argument("sweeps", nargs="*", help="study sweep files (none with --all)")
+    report.add_argument("--all", action="store_true",
+                        help="regenerate every report listed in RESULTS/reports.yaml, its figures and RESULTS/MANIFEST.csv")
+    report.add_argument("--check", action="store_true",
+                        help="with --all: write nothing; exit 1 and show the differences when a committed report, "
+                             "the manifest or a record's files do not match what the records give")
+    report.add_argument("--allow-dirty", action="store_true",
+                        help="report from a tree with uncommitted code or configs (the report says so)")
     report.add_argument("--results", default="results", help="results folder (default: results)")
     report.add_argument("--output", default="results/REPRODUCTION.md")
     report.add_argument("--metric", nargs="+", default=list(DEFAULT_METRICS))
@@ -382,6 +398,11 @@ def _recount(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.mlflow:
+        from .tracking import export_mlflow
+
+        print(tabulate(list(export_mlflow(args.run_dir, args.tracking_uri).items()), tablefmt="plain"))
+        return 0
     from .export import export_medmnist, export_onnx
 
     result = (export_medmnist if args.medmnist else export_onnx)(args.run_dir, args.output)
@@ -390,10 +411,39 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .report import clean_tree, write_report
 
-    print(write_report(args.sweeps, args.results, args.output, tuple(args.metric), args.reference, args.title))
+    if args.all == bool(args.sweeps):
+        raise UsageError("report: name sweep files, or --all for every report in RESULTS/reports.yaml (not both)")
+    if args.check:
+        from .published import check
+
+        if not args.all:
+            raise UsageError("report --check compares the reports of --all; add --all")
+        findings = check(args.results)
+        print("\n".join(findings) or f"report --check: every report, figure link and record file under {args.results} matches")
+        return 1 if findings else 0
+    dirty = not clean_tree(args.allow_dirty)
+    if args.all:
+        from .published import regenerate
+
+        print("\n".join(str(path) for path in regenerate(args.results, dirty=dirty)))
+        return 0
+    print(write_report(args.sweeps, args.results, args.output, tuple(args.metric), args.reference, args.title, dirty=dirty))
     return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from .migrate import migrate
+
+    outcome = migrate(args.results, dry_run=args.dry_run)
+    verb = "would migrate" if args.dry_run else "migrated"
+    for old, new, schemas in outcome.migrated:
+        print(f"{verb} {old} -> {new}" + (f" (schema {', '.join(map(str, schemas))})" if schemas else " (folder renamed)"))
+    for name, why in outcome.refused:
+        print(f"left as it is: {name}: {why}", file=sys.stderr)
+    print(outcome)
+    return 1 if outcome.refused else 0
 
 
 def _interrupt(signum, frame) -> None:
@@ -422,7 +472,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(summary_table(record))
             return 0
         return {"sweep": _sweep, "tune": _tune, "table": _table, "plot": _plot, "report": _report, "bench": _bench,
-                "export": _export, "recount": _recount}[args.command](args)
+                "export": _export, "recount": _recount, "migrate": _migrate}[args.command](args)
     except (UsageError, RunFailed) as error:
         print(f"neurocomp: error: {error}", file=sys.stderr)
         return error.exit_code

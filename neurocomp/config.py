@@ -59,7 +59,8 @@ class TrainConfig:
     # the default, so that no model learns "always the majority class" on an imbalanced set; 1 on a
     # balanced one); the balanced sampler draws each epoch's N images with replacement, every class
     # equally likely.
-    class_weight: Literal["none", "balanced"] = "balanced"
+    # Added as none (unweighted, as every run before it): runs at none keep their ids.
+    class_weight: Literal["none", "balanced"] = field(default="balanced", metadata={"neutral": "none"})
     sampler: Literal["shuffle", "balanced"] = "shuffle"
     # bf16: forward passes under CUDA autocast in bfloat16 (the LIF recurrence stays float32).
     precision: Literal["fp32", "bf16"] = "fp32"
@@ -73,7 +74,7 @@ class EvalConfig:
     # Encodings of each validation/test image scored at the end of a run by a stochastic encoder
     # (rate coding): the metrics are their mean, and their spread is recorded. Ignored by
     # deterministic encoders. Model selection during training uses one fixed draw.
-    draws: int = 10
+    draws: int = field(default=10, metadata={"neutral": 1})  # before draws existed, one draw was scored
     # Binary tasks: the rule that picks, on validation, the decision threshold whose test metrics are
     # recorded beside those at 0.5: youden, sensitivity@<level>, specificity@<level> or a number.
     threshold: Union[float, str] = "youden"

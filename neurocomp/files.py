@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import ctypes
+import hashlib
 import io
 import json
 import math
@@ -118,6 +119,44 @@ def write_predictions(path: Path, **arrays: np.ndarray) -> None:
     atomic_write(path, lambda stream: np.savez_compressed(stream, **arrays))
 
 
+# Weights up to this size ship with their record in git; larger ones are kept out by a .gitignore in
+# the run folder and vouched for by their sha256 in the record (a ResNet-18's are 45 MB).
+SHIPPED_BYTES = 1_000_000
+
+
+def sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def evidence(folder: Path) -> dict:
+    """``name -> {"sha256", "bytes", "shipped"}`` for every file of a run folder but its record and
+    hidden files: what a results folder commits (``shipped``), and the hashes that vouch for what it
+    leaves out (weights over SHIPPED_BYTES)."""
+    files = {}
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name != "run.json" and not p.name.startswith(".")):
+        size = path.stat().st_size
+        files[path.name] = {"sha256": sha256(path), "bytes": size,
+                            "shipped": not (path.suffix == ".pt" and size > SHIPPED_BYTES)}
+    return files
+
+
+def hold_back(folder: Path, files: dict) -> None:
+    """Keep the files of :func:`evidence` that do not ship out of git with a ``.gitignore`` in the
+    run folder (removed when every file ships)."""
+    held_back = [name for name, facts in files.items() if not facts["shipped"]]
+    ignore = Path(folder) / ".gitignore"
+    if held_back:
+        text = "# over 1 MB: kept out of git; run.json holds the sha256\n" + "".join(f"/{name}\n" for name in held_back)
+        atomic_write(ignore, lambda stream: stream.write(text.encode()))
+    else:
+        ignore.unlink(missing_ok=True)
+
+
 class DiskSink:
     """Writes a run's files as the run produces them into a staging folder beside its run folder,
     and publishes them as the run folder in one step when the run ends (:meth:`publish`), so a
@@ -151,6 +190,8 @@ class DiskSink:
         from .record import RunRecord  # the record module writes through this one
 
         self.published = True
+        record.files = evidence(self.staging)
+        hold_back(self.staging, record.files)
         self.record(record)
         try:
             kept = record.status != "completed" and RunRecord.read(self.run_dir).status == "completed"

@@ -8,9 +8,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
-import hashlib
 import json
-import re
 import subprocess
 import warnings
 from dataclasses import dataclass, field
@@ -21,48 +19,39 @@ import numpy as np
 
 from .errors import UsageError
 from .files import write_json
+from .identity import IDENTITY_KEYS
 
-SCHEMA = 2  # 1: records before the schema was written down (no "schema" key); they load unchanged
+# 1: records before the schema was written down (no "schema" key); 2: typed record; 3: run ids of the
+# canonical config (neurocomp.identity) and every file's sha256. Older records load as they are;
+# `neurocomp migrate` brings them to this schema (neurocomp.migrate).
+SCHEMA = 3
 STATUSES = ("running", "completed", "failed", "interrupted")
-# Config keys that change where or how fast a run happens, or whether it is allowed to, not what it
-# computes: not in the run id, and not what tells two table rows apart. (params_tolerance only accepts
-# or refuses the closest width; the width that ran is in the model's options.)
-RUNTIME_KEYS = {("train", "device"), ("train", "threads"), ("model", "backend"), ("dataset", "data_dir"),
-                ("dataset", "download"), ("dataset", "verify"), ("out",), ("params_tolerance",)}
-_IDENTITY = (("dataset", "name"), ("model", "name"), ("encoder", "name"), ("train", "seed"))
 
 
-def run_id(config: dict) -> str:
-    """``dataset-model-encoder-s<seed>-<hash>``: readable, and stable for the same resolved config
-    (``config`` in its nested dict form)."""
-    essential = {
-        section: {k: v for k, v in values.items() if (section, k) not in RUNTIME_KEYS} if isinstance(values, dict) else values
-        for section, values in config.items()
-        if (section,) not in RUNTIME_KEYS
-    }
-    digest = hashlib.sha1(json.dumps(essential, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    name = config["dataset"]["name"]
-    dataset = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem if name.endswith(".npz") else name)
-    return f"{dataset}-{config['model']['name']}-{config['encoder']['name']}-s{config['train']['seed']}-{digest}"
+def _git(*args: str) -> Optional[str]:
+    """What git says in the checkout this package runs from; None without git or a checkout."""
+    try:
+        done = subprocess.run(["git", "-C", str(Path(__file__).parent), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> dict:
     """``{"commit", "dirty"}`` of the git checkout this package runs from; both None for an
     installed wheel (then the package version is all there is)."""
-    package = Path(__file__).parent
-
-    def git(*args: str) -> Optional[str]:
-        try:
-            done = subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
+    commit = _git("rev-parse", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    return {"commit": commit, "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def uncommitted_sources() -> list[str]:
+    """Tracked files of the code and configs (``neurocomp/``, ``configs/``, ``benchmarks/``) that
+    differ from the commit, as ``git status`` names them; empty for a clean tree or no checkout."""
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ":/neurocomp", ":/configs", ":/benchmarks")
+    return [line[3:] for line in (status or "").splitlines()]
 
 
 @dataclass
@@ -86,6 +75,8 @@ class RunRecord:
     started_at: Optional[str] = None
     error: Optional[str] = None  # why a failed run failed, where an interrupted one stopped
     cost: dict = field(default_factory=dict)  # per inference: MACs, accumulates, energy estimate
+    files: dict = field(default_factory=dict)  # file name -> {"sha256", "bytes", "shipped"}: the run folder's evidence
+    migrations: list = field(default_factory=list)  # what `neurocomp migrate` changed, in order
     metrics: dict = field(default_factory=dict)  # split -> metric -> value (val, test)
     best_epoch: Optional[int] = None
     monitor: dict = field(default_factory=dict)
@@ -107,7 +98,7 @@ class RunRecord:
         if not isinstance(data.get("run_id"), str) or data.get("status") not in STATUSES:
             raise UsageError(f"not a neurocomp run record (needs run_id and a status of {', '.join(STATUSES)})")
         config = data.get("config")
-        for section, key in _IDENTITY:
+        for section, key in IDENTITY_KEYS:
             if not isinstance(config, dict) or not isinstance(config.get(section), dict) or key not in config[section]:
                 raise UsageError(f"run record {data['run_id']!r} lacks config.{section}.{key}")
         if data["status"] == "completed" and not isinstance(data.get("metrics"), dict):
@@ -152,7 +143,7 @@ class RunRecord:
     @property
     def identity(self) -> tuple[str, str, str, int]:
         """(dataset, model, encoder, seed) as configured."""
-        return tuple(self.config[section][key] for section, key in _IDENTITY)
+        return tuple(self.config[section][key] for section, key in IDENTITY_KEYS)
 
     def value(self, dotted: str) -> Optional[float]:
         """``test.auc`` -> metrics["test"]["auc"]; ``params`` -> trainable parameters;

@@ -32,11 +32,17 @@ class ModelInfo:
     # {low, high[, log][, step]} or a list of choices (neurocomp.space). The width option is the
     # parameter budget's, so it is not searched here.
     space: dict = field(default_factory=dict, hash=False, compare=False)
+    # Options whose behaviour-preserving value (what the model did before the option existed) is not
+    # their default, e.g. after a default changed: the run id leaves an option out only at this value.
+    neutral: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
 class EncoderInfo:
-    """What an encoder's registration declares (nothing yet)."""
+    """What an encoder's registration declares."""
+
+    # As ModelInfo.neutral: options whose behaviour-preserving value is not their default.
+    neutral: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

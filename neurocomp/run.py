@@ -30,7 +30,8 @@ from .files import DiskSink
 from .losses import training_loss
 from .metrics import parameter_counts
 from .operating_points import operating_points
-from .record import RunRecord, code_version, run_id
+from .identity import run_id
+from .record import RunRecord, code_version
 from .trainer import evaluate, fit
 
 

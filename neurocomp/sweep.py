@@ -26,7 +26,8 @@ from tqdm import tqdm
 from .claims import Claim
 from .files import DiskSink, MemorySink
 from .processes import die_with_parent
-from .record import RunRecord, run_id
+from .identity import run_id
+from .record import RunRecord
 from .config import RunConfig, load_yaml, resolve, set_dotted
 from .errors import RunFailed, UsageError, one_line_warnings
 

@@ -20,7 +20,8 @@ import yaml
 from tabulate import tabulate
 
 from .errors import UsageError
-from .record import RUNTIME_KEYS, RunRecord
+from .identity import RUNTIME_KEYS
+from .record import RunRecord
 
 FORMATS = {"markdown": "pipe", "github": "github", "latex": "latex_raw", "plain": "simple", "csv": None}
 DEFAULT_METRICS = ("test.auc", "test.accuracy", "test.sensitivity", "test.specificity", "params")

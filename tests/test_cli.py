@@ -40,7 +40,7 @@ def test_run_writes_a_complete_record(npz_2d, tmp_path, capsys):
     assert record["params"]["trainable"] > 0 and record["best_epoch"] in (1, 2)
     assert {"torch", "snntorch", "ncps", "medmnist", "neurocomp"} <= set(record["versions"])
     assert record["device"] == "cpu" and record["seed"] == 0
-    assert record["schema"] == 2 and set(record["code"]) == {"commit", "dirty"}
+    assert record["schema"] == 3 and set(record["code"]) == {"commit", "dirty"}
     assert record["config"]["model"]["backend"] == "auto"
     assert run_dir.name.startswith("synthetic2d-cnn-static-s0-")
     assert (run_dir / "history.csv").read_text().count("\n") == 3

@@ -104,7 +104,7 @@ def test_a_wider_tolerance_accepts_the_closest_width_and_never_changes_it():
 
 def test_params_tolerance_is_checked_and_not_part_of_the_run_id():
     from neurocomp.config import resolve
-    from neurocomp.record import run_id
+    from neurocomp.identity import run_id
 
     raw = {"dataset": {"name": "breast"}, "model": {"name": "lstm"}, "params": "10k"}
     assert run_id(resolve({**raw, "params_tolerance": 0.2}).to_dict()) == run_id(resolve(raw).to_dict())
