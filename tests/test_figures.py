@@ -62,7 +62,7 @@ def test_a_report_of_a_sweep_over_datasets_ranks_the_models_and_draws_the_panels
                                      "grid": {"dataset.name": sets, "train.seed": [0]}}))
     assert main(["sweep", str(sweep), "--quiet"]) == 0
     report = tmp_path / "B.md"
-    assert main(["report", str(sweep), "--results", str(tmp_path / "res"), "--output", str(report)]) == 0
+    assert main(["report", str(sweep), "--results", str(tmp_path / "res"), "--output", str(report), "--allow-dirty"]) == 0
     text = report.read_text()
     assert "### Ranks across datasets" in text and "Friedman's test" in text
     for figure in ("across-budgets.png", "across-pareto.png", "across-ranks-all.png"):

@@ -197,7 +197,7 @@ def test_report_puts_reported_and_reproduced_side_by_side(trained_results, capsy
     sweep.write_text(sweep.read_text() + "title: Tiny study\nreported: reported.yaml\n"
                      "description: Why it differs; SNN accuracy {snn:test.accuracy:pm} (paper {reported snn:test.accuracy}).\n")
     output = trained_results / "REPORT.md"
-    assert main(["report", str(sweep), "--results", str(trained_results / "res"), "--output", str(output)]) == 0
+    assert main(["report", str(sweep), "--results", str(trained_results / "res"), "--output", str(output), "--allow-dirty"]) == 0
     text = output.read_text()
     assert "## Tiny study" in text and "6 of 6 runs recorded" in text and "reported: paper" in text
     snn = [r.value("test.accuracy") for r in load_runs(trained_results / "res") if r.identity[1] == "snn"]
