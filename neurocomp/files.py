@@ -136,8 +136,10 @@ def sha256(path: Path) -> str:
 def evidence(folder: Path) -> dict:
     """``name -> {"sha256", "bytes", "shipped"}`` for every file of a run folder but its record and
     hidden files: what a results folder commits (``shipped``), and the hashes that vouch for what it
-    leaves out (weights over SHIPPED_BYTES)."""
+    leaves out (weights over SHIPPED_BYTES). A run that failed before writing anything has none."""
     files = {}
+    if not Path(folder).is_dir():
+        return files
     for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name != "run.json" and not p.name.startswith(".")):
         size = path.stat().st_size
         files[path.name] = {"sha256": sha256(path), "bytes": size,
