@@ -12,9 +12,9 @@ import sys
 
 from tabulate import tabulate
 
-from neurocomp.record import RunRecord
-from neurocomp.run import run_dir
-from neurocomp.sweep import expand, load_sweep, run_sweep
+from neurocomp.runs.record import RunRecord
+from neurocomp.runs.pipeline import run_dir
+from neurocomp.runs.sweep import expand, load_sweep, run_sweep
 
 SWEEP = "configs/defaults/check.yaml"
 

@@ -1,5 +1,5 @@
 """Peak memory and time per epoch on a synthetic set as large as PathMNIST at 224 px (issue 15): the
-set is read from disk a batch at a time (neurocomp.storage), so peak RSS should stay far below the
+set is read from disk a batch at a time (neurocomp.data.storage), so peak RSS should stay far below the
 size of its images.
 
 Writes ``FOLDER/pathmnist224-synthetic.npz`` (MedMNIST layout, 89,996 / 10,004 / 7,180 RGB images of

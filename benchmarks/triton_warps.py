@@ -12,7 +12,7 @@ import json
 import torch
 from torch.utils.benchmark import Timer
 
-from neurocomp.bench import WORKLOADS
+from neurocomp.analysis.bench import WORKLOADS
 from neurocomp.kernels import triton_cfc, triton_ltc
 
 MODULES = {"ltc": triton_ltc, "cfc": triton_cfc}

@@ -19,12 +19,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from neurocomp.plots import save  # noqa: E402
-from neurocomp.identity import run_id  # noqa: E402
-from neurocomp.record import load_runs  # noqa: E402
-from neurocomp.report import clean_tree, write_report  # noqa: E402
-from neurocomp.sweep import expand, load_sweep  # noqa: E402
-from neurocomp.table import DEFAULT_METRICS  # noqa: E402
+from neurocomp.analysis.plots import save  # noqa: E402
+from neurocomp.runs.identity import run_id  # noqa: E402
+from neurocomp.runs.record import load_runs  # noqa: E402
+from neurocomp.analysis.report import clean_tree, write_report  # noqa: E402
+from neurocomp.runs.sweep import expand, load_sweep  # noqa: E402
+from neurocomp.analysis.table import DEFAULT_METRICS  # noqa: E402
 
 QUANTITIES = {"AUC": "test.auc", "sensitivity at the val threshold": "test.operating_point.sensitivity"}
 

@@ -8,7 +8,10 @@ The built-in encoders and models register on the registries' first lookup (or wh
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .registry import ENCODERS, MODELS, register_encoder, register_model
+from .core import moved
+from .core.registry import ENCODERS, MODELS, register_encoder, register_model
+
+moved.install()  # the old paths (neurocomp.record, neurocomp.run, ...) still import, with a DeprecationWarning
 
 try:
     __version__ = version("neurocomp")
@@ -19,7 +22,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 def __getattr__(name: str):
     # ``neurocomp.Encoder`` without importing torch for everyone who does not ask for it.
     if name == "Encoder":
-        from .encoders import Encoder
+        from .data.encoders import Encoder
 
         return Encoder
     raise AttributeError(f"module 'neurocomp' has no attribute {name!r}")

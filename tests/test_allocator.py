@@ -4,7 +4,7 @@ import platform
 
 import pytest
 
-from neurocomp.allocator import retain_freed_memory
+from neurocomp.training.allocator import retain_freed_memory
 
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")

@@ -1,7 +1,7 @@
 import pytest
 
-from neurocomp.config import TrainConfig, coerce, load_yaml, parse_assignment, resolve, set_dotted
-from neurocomp.errors import UsageError
+from neurocomp.core.config import TrainConfig, coerce, load_yaml, parse_assignment, resolve, set_dotted
+from neurocomp.core.errors import UsageError
 
 
 def test_defaults_resolve_with_the_models_usual_encoder():
@@ -92,7 +92,7 @@ def test_exponent_floats_are_floats_although_yaml_reads_them_as_strings():
     ("worse_than_best", [0.50, 0.5005, 0.4995, 0.5008, 0.5001, 0.52, 0.53, 0.54], 7),
 ])
 def test_the_two_early_stopping_rules(stopping, losses, stops_after):
-    from neurocomp.trainer import _patience_step
+    from neurocomp.training.trainer import _patience_step
 
     config = TrainConfig(patience=3, min_delta=0.001, stopping=stopping)
     best, waiting = float("nan"), 0
@@ -106,7 +106,7 @@ def test_the_two_early_stopping_rules(stopping, losses, stops_after):
 
 
 def test_a_model_declared_learning_rate_is_the_default_and_an_explicit_one_wins():
-    from neurocomp.registry import MODELS
+    from neurocomp.core.registry import MODELS
 
     declared = MODELS.get("ltc").meta.lr
     assert declared is not None and resolve({"model": "ltc"}).train.lr == declared

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from neurocomp.cost import PICOJOULES, inference_cost
-from neurocomp.encoders import rate, rows, static
+from neurocomp.training.cost import PICOJOULES, inference_cost
+from neurocomp.data.encoders import rate, rows, static
 from neurocomp.models import build_model
 
 

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from neurocomp import kernels
-from neurocomp.cost import inference_cost
-from neurocomp.encoders import rate, static
+from neurocomp.training.cost import inference_cost
+from neurocomp.data.encoders import rate, static
 from neurocomp.models import build_model
 
 neurobench_layers = pytest.importorskip("neurobench.metrics.utils.layers")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from neurocomp.cli import main
-from neurocomp.record import load_runs
+from neurocomp.runs.record import load_runs
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
@@ -36,7 +36,7 @@ def test_bf16_runs_on_cuda_and_is_recorded(npz_2d, tmp_path, model, capsys):
 
 
 def test_the_same_weights_give_the_same_liquid_outputs_on_cpu_and_cuda():
-    from neurocomp.encoders import rows
+    from neurocomp.data.encoders import rows
     from neurocomp.models import build_model
 
     for name in ("ltc", "cfc"):
@@ -61,7 +61,7 @@ def test_the_gpu_bench_reports_ratios_and_memory(capsys):
 @pytest.mark.parametrize("name, kernel", [("ltc", "native triton_ltc"), ("cfc", "native triton_cfc")])
 def test_liquid_models_on_cuda_run_the_triton_kernels_and_equal_ncps(name, kernel):
     from neurocomp import kernels
-    from neurocomp.encoders import rows
+    from neurocomp.data.encoders import rows
     from neurocomp.models import build_model
 
     encoder = rows(sample_shape=(1, 28, 28))

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from conftest import SHARED_MEDMNIST, make_npz
-from neurocomp.config import DatasetConfig
-from neurocomp.data import load_dataset
-from neurocomp.errors import UsageError
+from neurocomp.core.config import DatasetConfig
+from neurocomp.data.datasets import load_dataset
+from neurocomp.core.errors import UsageError
 
 
 def test_npz_path_loads_into_tensors_with_squeezed_labels(npz_2d):
@@ -112,7 +112,7 @@ def test_real_balanced_pneumonia_file():
 
 
 def test_resize_averages_when_shrinking_and_keeps_uint8():
-    from neurocomp.data import resize
+    from neurocomp.data.datasets import resize
 
     volume = torch.arange(8, dtype=torch.uint8).reshape(1, 1, 2, 2, 2) * 10
     shrunk = resize(volume, 1)

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from neurocomp import kernels
-from neurocomp.encoders import channels, columns, patches, rate, repeat, rows, slices, static
-from neurocomp.errors import UsageError
+from neurocomp.data.encoders import channels, columns, patches, rate, repeat, rows, slices, static
+from neurocomp.core.errors import UsageError
 
 
 def arange_images(batch=2, channels=1, height=3, width=4):

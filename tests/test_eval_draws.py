@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from neurocomp.cli import main
-from neurocomp.metrics import classification_metrics
-from neurocomp.record import load_runs
-from neurocomp.table import build_table
+from neurocomp.training.metrics import classification_metrics
+from neurocomp.runs.record import load_runs
+from neurocomp.analysis.table import build_table
 
 FAST = ["--epochs", "1", "--batch-size", "32", "--quiet"]
 

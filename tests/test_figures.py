@@ -4,7 +4,7 @@ style per paradigm in every figure."""
 from pathlib import Path
 
 from neurocomp.cli import main
-from neurocomp.plots import _pareto_front, style
+from neurocomp.analysis.plots import _pareto_front, style
 
 from conftest import make_npz
 
@@ -39,8 +39,8 @@ def test_budget_and_pareto_figures_draw_one_panel_per_dataset(tmp_path, capsys):
 
 
 def test_a_model_fed_differently_per_dataset_is_one_series(tmp_path):
-    from neurocomp.plots import _series
-    from neurocomp.record import load_runs
+    from neurocomp.analysis.plots import _series
+    from neurocomp.runs.record import load_runs
 
     out = tmp_path / "res"
     flat, volumes = make_npz(tmp_path / "flat.npz"), make_npz(tmp_path / "volumes.npz", image_shape=(16, 16, 16), sizes=(32, 8, 8))

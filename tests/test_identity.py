@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from neurocomp import identity
-from neurocomp.config import TrainConfig, resolve
-from neurocomp.identity import canonical, completed_config, run_id
-from neurocomp.registry import MODELS, ModelInfo, Registry
+from neurocomp.runs import identity
+from neurocomp.core.config import TrainConfig, resolve
+from neurocomp.runs.identity import canonical, completed_config, run_id
+from neurocomp.core.registry import MODELS, ModelInfo, Registry
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CONFIGS = [
@@ -52,7 +52,7 @@ def test_adding_a_train_key_with_a_behaviour_preserving_default_moves_no_id(monk
     before = ids(CONFIGS)
     extended = dataclasses.make_dataclass("TrainConfig", [("label_smoothing", float, dataclasses.field(default=0.0))],
                                           bases=(TrainConfig,))
-    monkeypatch.setattr("neurocomp.config.TrainConfig", extended)
+    monkeypatch.setattr("neurocomp.core.config.TrainConfig", extended)
     monkeypatch.setitem(identity._SECTIONS, "train", extended)
     after = ids(CONFIGS)
     assert "label_smoothing" in resolve(CONFIGS[0]).to_dict()["train"]
@@ -75,10 +75,10 @@ def test_adding_a_model_option_with_a_behaviour_preserving_default_moves_no_id(m
         registry._plugins_loaded = True
         return registry
 
-    for module in ("neurocomp.config", "neurocomp.identity"):
+    for module in ("neurocomp.core.config", "neurocomp.runs.identity"):
         monkeypatch.setattr(f"{module}.MODELS", registry_with(version_1))
     old = resolve(raw).to_dict()
-    for module in ("neurocomp.config", "neurocomp.identity"):
+    for module in ("neurocomp.core.config", "neurocomp.runs.identity"):
         monkeypatch.setattr(f"{module}.MODELS", registry_with(version_2))
     new = resolve(raw).to_dict()
     assert "gate" in new["model"] and "gate" not in old["model"]
@@ -86,7 +86,7 @@ def test_adding_a_model_option_with_a_behaviour_preserving_default_moves_no_id(m
     # A default that changes is declared at the registration, or the old runs' ids would move.
     changed = {**old, "model": {**old["model"], "gate": 0.5}}
     assert run_id(changed) != run_id(old)
-    for module in ("neurocomp.config", "neurocomp.identity"):
+    for module in ("neurocomp.core.config", "neurocomp.runs.identity"):
         monkeypatch.setattr(f"{module}.MODELS", registry_with(version_2, neutral={"gate": 0.5}))
     assert run_id(changed) == run_id(old)
 

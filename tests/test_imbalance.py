@@ -8,9 +8,9 @@ import torch.nn.functional as F
 
 from neurocomp.cli import main
 from neurocomp.kernels import lif
-from neurocomp.losses import class_weights, loss_function
-from neurocomp.record import load_runs
-from neurocomp.trainer import _balanced_draw_weights, _epoch_order
+from neurocomp.training.losses import class_weights, loss_function
+from neurocomp.runs.record import load_runs
+from neurocomp.training.trainer import _balanced_draw_weights, _epoch_order
 
 from conftest import make_npz
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neurocomp import kernels
-from neurocomp.encoders import rate
+from neurocomp.data.encoders import rate
 from neurocomp.models import build_model
 
 pytestmark = pytest.mark.skipif(kernels.build.load(kernels.conv_pool_lif.KERNEL) is None,

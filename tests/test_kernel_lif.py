@@ -8,8 +8,8 @@ import torch
 from snntorch import surrogate
 
 from neurocomp import kernels
-from neurocomp.encoders import rate
-from neurocomp.errors import UsageError
+from neurocomp.data.encoders import rate
+from neurocomp.core.errors import UsageError
 from neurocomp.models import build_model
 from neurocomp.models.snn import LeakyLayer
 

@@ -8,7 +8,7 @@ from ncps.torch import CfC, LTC
 from ncps.wirings import AutoNCP, FullyConnected
 
 from neurocomp import kernels
-from neurocomp.encoders import rows
+from neurocomp.data.encoders import rows
 from neurocomp.models import build_model
 
 CELLS = {"ltc": (LTC, {}, "native ltc_unfold"), "cfc-default": (CfC, {"mode": "default"}, "native cfc"),

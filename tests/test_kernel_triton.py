@@ -87,7 +87,7 @@ def test_the_snn_on_cuda_runs_the_triton_lif_and_equals_snntorch():
     import torch
 
     from neurocomp import kernels
-    from neurocomp.encoders import rate
+    from neurocomp.data.encoders import rate
     from neurocomp.models import build_model
 
     encoder = rate(sample_shape=(1, 28, 28), steps=6)

@@ -10,11 +10,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neurocomp.config import DatasetConfig, RunConfig, load_yaml, resolve
-from neurocomp.data import load_dataset
-from neurocomp.errors import UsageError
-from neurocomp.record import RunRecord
-from neurocomp.sweep import expand, load_sweep
+from neurocomp.core.config import DatasetConfig, RunConfig, load_yaml, resolve
+from neurocomp.data.datasets import load_dataset
+from neurocomp.core.errors import UsageError
+from neurocomp.runs.record import RunRecord
+from neurocomp.runs.sweep import expand, load_sweep
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),

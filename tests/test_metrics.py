@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurocomp.metrics import classification_metrics, parameter_counts
+from neurocomp.training.metrics import classification_metrics, parameter_counts
 
 
 def one_hot(predictions, num_classes=2, confidence=0.9):

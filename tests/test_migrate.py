@@ -17,11 +17,11 @@ import pytest
 import yaml
 
 from conftest import make_npz
-from neurocomp import migrate as migrate_module
+from neurocomp.runs import migrate as migrate_module
 from neurocomp.cli import main
-from neurocomp.identity import run_id
-from neurocomp.migrate import migrate
-from neurocomp.record import SCHEMA, load_runs
+from neurocomp.runs.identity import run_id
+from neurocomp.runs.migrate import migrate
+from neurocomp.runs.record import SCHEMA, load_runs
 
 OLD = Path(__file__).parent / "data" / "records-c082883"
 

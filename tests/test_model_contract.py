@@ -3,7 +3,7 @@
 Every registered model, built-in or plug-in, with every encoder it accepts on a 2D and a 3D sample:
 output shape, no NaN, gradients reach every trainable parameter, a sample's output does not depend on
 the other samples in its batch, and the model has parameters. Then every ability the model declares
-(neurocomp.abilities) does what it promises, and its registration names a paradigm family.
+(neurocomp.core.abilities) does what it promises, and its registration names a paradigm family.
 """
 
 import json
@@ -13,11 +13,11 @@ import torch
 
 import neurocomp  # noqa: F401  (registers the built-ins)
 from neurocomp import kernels
-from neurocomp.abilities import CountsOwnCost, DescribesItself, EmitsSpikes
-from neurocomp.cost import inference_cost
-from neurocomp.errors import UsageError
+from neurocomp.core.abilities import CountsOwnCost, DescribesItself, EmitsSpikes
+from neurocomp.training.cost import inference_cost
+from neurocomp.core.errors import UsageError
 from neurocomp.models import build_model
-from neurocomp.registry import ENCODERS, MODELS
+from neurocomp.core.registry import ENCODERS, MODELS
 
 SAMPLES = {"2d": (1, 28, 28), "3d": (1, 16, 16, 16)}
 ENCODER_OPTIONS = {"rate": {"steps": 4}, "repeat": {"steps": 3}, "patches": {"size": 7}}

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from medmnist.evaluator import getACC, getAUC
 
 from neurocomp.cli import main
-from neurocomp.losses import class_weights, loss_function
-from neurocomp.metrics import classification_metrics
-from neurocomp.record import load_runs
+from neurocomp.training.losses import class_weights, loss_function
+from neurocomp.training.metrics import classification_metrics
+from neurocomp.runs.record import load_runs
 
 MULTI_LABEL = "multi-label, binary-class"  # MedMNIST's task name for ChestMNIST
 

@@ -1,4 +1,4 @@
-"""ncps' private attributes that the kernels and the cost count read (neurocomp/ncps_internals.py)
+"""ncps' private attributes that the kernels and the cost count read (neurocomp/kernels/ncps_internals.py)
 still exist with the meaning we read them with. A failure here means an ncps release renamed them:
 update ncps_internals.py and the pin in pyproject.toml together."""
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from neurocomp.cli import main
-from neurocomp.operating_points import (choose_threshold, operating_points, parse_rule, sensitivity_at_specificity,
+from neurocomp.training.operating_points import (choose_threshold, operating_points, parse_rule, sensitivity_at_specificity,
                                        youden_threshold)
-from neurocomp.record import load_runs
+from neurocomp.runs.record import load_runs
 
 OUTCOMES = np.array([0, 0, 0, 1, 1, 1], dtype=bool)
 SCORES = np.array([0.1, 0.2, 0.6, 0.4, 0.7, 0.9])

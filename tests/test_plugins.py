@@ -6,8 +6,8 @@ import pytest
 
 from neurocomp import MODELS
 from neurocomp.cli import main
-from neurocomp.errors import UsageError
-from neurocomp.registry import ModelInfo, Registry
+from neurocomp.core.errors import UsageError
+from neurocomp.core.registry import ModelInfo, Registry
 
 
 def test_entry_point_plugin_is_registered_next_to_the_built_ins():

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import make_npz
 from neurocomp.cli import main
-from neurocomp.record import load_runs
+from neurocomp.runs.record import load_runs
 
 REPORTS = """reports:
   - output: results/TINY.md
@@ -43,7 +43,7 @@ def project(trained, tmp_path, monkeypatch) -> Path:
     copy = tmp_path / "project"
     shutil.copytree(trained, copy)
     monkeypatch.chdir(copy)
-    monkeypatch.setattr("neurocomp.report.uncommitted_sources", lambda: [])
+    monkeypatch.setattr("neurocomp.analysis.report.uncommitted_sources", lambda: [])
     return copy
 
 
@@ -93,12 +93,12 @@ def test_no_reports_list_is_one_line(tmp_path, capsys, monkeypatch):
 
 
 def test_a_report_from_uncommitted_code_is_refused_unless_allowed_and_then_marked(project, capsys, monkeypatch):
-    monkeypatch.setattr("neurocomp.report.uncommitted_sources", lambda: ["neurocomp/table.py"])
+    monkeypatch.setattr("neurocomp.analysis.report.uncommitted_sources", lambda: ["neurocomp/table.py"])
     assert main(["report", "--all"]) == 2
     assert "uncommitted changes to neurocomp/table.py" in capsys.readouterr().err
     assert main(["report", "--all", "--allow-dirty"]) == 0
     assert "uncommitted changes to code or configs (`--allow-dirty`)" in (project / "results" / "TINY.md").read_text()
-    monkeypatch.setattr("neurocomp.report.uncommitted_sources", lambda: [])
+    monkeypatch.setattr("neurocomp.analysis.report.uncommitted_sources", lambda: [])
     assert main(["report", "--all"]) == 0
     assert "--allow-dirty" not in (project / "results" / "TINY.md").read_text()
 

@@ -6,8 +6,8 @@ import math
 import pytest
 
 from neurocomp.cli import main
-from neurocomp.errors import UsageError
-from neurocomp.ranking import rank
+from neurocomp.core.errors import UsageError
+from neurocomp.analysis.ranking import rank
 
 from conftest import make_npz
 

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from neurocomp.cli import main
-from neurocomp.errors import UsageError
-from neurocomp.record import SCHEMA, RunRecord, code_version, load_runs
+from neurocomp.core.errors import UsageError
+from neurocomp.runs.record import SCHEMA, RunRecord, code_version, load_runs
 
 CONFIG = {"dataset": {"name": "breast"}, "model": {"name": "cnn"}, "encoder": {"name": "static"},
           "train": {"seed": 1}, "out": "results"}

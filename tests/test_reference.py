@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from neurocomp.cli import main
-from neurocomp.registry import ENCODERS
+from neurocomp.core.registry import ENCODERS
 from neurocomp.models import build_model
-from neurocomp.record import load_runs
+from neurocomp.runs.record import load_runs
 
 from conftest import make_npz
 

@@ -16,7 +16,7 @@ import pytest
 
 from neurocomp import claims
 from neurocomp.cli import main
-from neurocomp.record import RunRecord, load_runs
+from neurocomp.runs.record import RunRecord, load_runs
 
 FAST = ["--epochs", "2", "--batch-size", "32", "--quiet"]
 
@@ -32,7 +32,7 @@ def files(run_dir):
 
 def interrupt_after_first_epoch(monkeypatch, error=KeyboardInterrupt):
     """The trainer ends with ``error`` once its first epoch is recorded."""
-    import neurocomp.run as run_module
+    import neurocomp.runs.pipeline as run_module
 
     real_fit = run_module.fit
 

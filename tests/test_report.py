@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from neurocomp.errors import UsageError
-from neurocomp.record import load_runs
-from neurocomp.report import _PLACEHOLDER, fill
+from neurocomp.core.errors import UsageError
+from neurocomp.runs.record import load_runs
+from neurocomp.analysis.report import _PLACEHOLDER, fill
 from test_table import fake_run, two_models, fixed_scores
 
 SWEEPS = sorted(Path(__file__).resolve().parents[1].glob("configs/sweeps/*.yaml"))
@@ -59,4 +59,4 @@ def test_no_description_types_a_metric_by_hand(sweep):
 
     description = yaml.safe_load(sweep.read_text()).get("description") or ""
     typed = re.findall(r"(?<![\w.])[+-]?0?\.\d{2,}", _PLACEHOLDER.sub("", description))
-    assert not typed, f"{sweep.name}: typed figures {typed}; use placeholders (neurocomp/report.py)"
+    assert not typed, f"{sweep.name}: typed figures {typed}; use placeholders (neurocomp/analysis/report.py)"

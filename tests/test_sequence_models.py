@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from neurocomp.cli import main
-from neurocomp.encoders import rows
-from neurocomp.errors import UsageError
+from neurocomp.data.encoders import rows
+from neurocomp.core.errors import UsageError
 from neurocomp.models import build_model
-from neurocomp.sizing import fit_width, parse_count
+from neurocomp.core.sizing import fit_width, parse_count
 
 ROWS = rows(sample_shape=(1, 28, 28))
 
@@ -103,8 +103,8 @@ def test_a_wider_tolerance_accepts_the_closest_width_and_never_changes_it():
 
 
 def test_params_tolerance_is_checked_and_not_part_of_the_run_id():
-    from neurocomp.config import resolve
-    from neurocomp.identity import run_id
+    from neurocomp.core.config import resolve
+    from neurocomp.runs.identity import run_id
 
     raw = {"dataset": {"name": "breast"}, "model": {"name": "lstm"}, "params": "10k"}
     assert run_id(resolve({**raw, "params_tolerance": 0.2}).to_dict()) == run_id(resolve(raw).to_dict())

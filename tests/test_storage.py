@@ -1,4 +1,4 @@
-"""Large sets read from disk a batch at a time (neurocomp.storage): the same images, the same run, the
+"""Large sets read from disk a batch at a time (neurocomp.data.storage): the same images, the same run, the
 uncompressed copy made once, and what cannot work on disk refused in one line."""
 
 import json
@@ -7,27 +7,27 @@ import numpy as np
 import pytest
 import torch
 
-from neurocomp import data, storage
+from neurocomp.data import datasets, storage
 from neurocomp.cli import main
-from neurocomp.config import DatasetConfig
-from neurocomp.data import load_dataset
-from neurocomp.errors import UsageError
-from neurocomp.files import _umask
-from neurocomp.record import load_runs
+from neurocomp.core.config import DatasetConfig
+from neurocomp.data.datasets import load_dataset
+from neurocomp.core.errors import UsageError
+from neurocomp.core.files import _umask
+from neurocomp.runs.record import load_runs
 
 from conftest import make_npz
 
 
 @pytest.fixture
 def from_disk(monkeypatch):
-    monkeypatch.setattr(data, "MEMORY_LIMIT_BYTES", 0)  # every set counts as large
+    monkeypatch.setattr(datasets, "MEMORY_LIMIT_BYTES", 0)  # every set counts as large
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (28, 28, 3), (8, 12, 10)])
 def test_disk_images_read_the_same_pixels_as_the_tensor_in_memory(tmp_path, monkeypatch, shape):
     path = make_npz(tmp_path / "set.npz", image_shape=shape)
     in_memory = load_dataset(DatasetConfig(name=str(path)))
-    monkeypatch.setattr(data, "MEMORY_LIMIT_BYTES", 0)
+    monkeypatch.setattr(datasets, "MEMORY_LIMIT_BYTES", 0)
     on_disk = load_dataset(DatasetConfig(name=str(path)))
     assert on_disk.storage is not None and in_memory.storage is None
     for split in ("train", "val", "test"):
@@ -42,7 +42,7 @@ def test_disk_images_read_the_same_pixels_as_the_tensor_in_memory(tmp_path, monk
 def test_a_run_from_disk_equals_the_run_in_memory(npz_rgb, tmp_path, monkeypatch):
     args = ["run", str(npz_rgb), "--model", "cnn", "--epochs", "2", "--quiet", "--set", "train.sampler=balanced"]
     assert main([*args, "--out", str(tmp_path / "memory")]) == 0
-    monkeypatch.setattr(data, "MEMORY_LIMIT_BYTES", 0)
+    monkeypatch.setattr(datasets, "MEMORY_LIMIT_BYTES", 0)
     assert main([*args, "--out", str(tmp_path / "disk")]) == 0
     (memory,), (disk,) = load_runs(tmp_path / "memory"), load_runs(tmp_path / "disk")
     assert memory.dataset["storage"] == "memory" and disk.dataset["storage"].startswith("disk: ")

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from neurocomp.config import load_yaml, resolve
-from neurocomp.metrics import parameter_counts
-from neurocomp.assemble import build
+from neurocomp.core.config import load_yaml, resolve
+from neurocomp.training.metrics import parameter_counts
+from neurocomp.training.assemble import build
 
 SAMPLE_2D, SAMPLE_3D = (1, 28, 28), (1, 28, 28, 28)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from neurocomp.cli import main
-from neurocomp.sweep import expand, load_sweep, record_status, run_sweep
+from neurocomp.runs.sweep import expand, load_sweep, record_status, run_sweep
 
 
 def write_sweep(path, npz, *, extra="", grid="  train.seed: [0, 1]\n", epochs=1):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from neurocomp.cli import main
-from neurocomp.record import load_runs
-from neurocomp.table import _auc_rows, build_table, paired_auc_difference, render
+from neurocomp.runs.record import load_runs
+from neurocomp.analysis.table import _auc_rows, build_table, paired_auc_difference, render
 
 
 def fake_run(root, run_id, *, model="cnn", seed=0, auc=0.9, accuracy=0.8, predicted_classes=2, params=1000,
@@ -247,7 +247,7 @@ def test_rows_say_which_code_and_kernel_path_made_them(tmp_path):
 
 
 def test_each_budget_is_compared_with_the_reference_at_that_budget():
-    from neurocomp.table import Group, reference_group
+    from neurocomp.analysis.table import Group, reference_group
 
     cnn = {budget: Group("breast", "cnn", "static", {"params": budget}) for budget in (10_000, 40_000)}
     mlp_40k, mlp_20k = (Group("breast", "mlp", "static", {"params": budget}) for budget in (40_000, 20_000))

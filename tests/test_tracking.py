@@ -10,7 +10,7 @@ import pytest
 
 from conftest import make_npz
 from neurocomp.cli import main
-from neurocomp.record import load_runs
+from neurocomp.runs.record import load_runs
 
 mlflow = pytest.importorskip("mlflow")
 

@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 from neurocomp.cli import main
-from neurocomp.errors import UsageError
-from neurocomp.record import load_runs
-from neurocomp.registry import MODELS
-from neurocomp.space import Choice, Range, from_trial_params, parse_spec, suggest
-from neurocomp.tune import ONE_CLASS, best_values, load_tune
+from neurocomp.core.errors import UsageError
+from neurocomp.runs.record import load_runs
+from neurocomp.core.registry import MODELS
+from neurocomp.runs.space import Choice, Range, from_trial_params, parse_spec, suggest
+from neurocomp.runs.tune import ONE_CLASS, best_values, load_tune
 
 from conftest import make_npz
 

@@ -15,8 +15,8 @@ CHECK = """
 import sys, torch
 import neurocomp
 from neurocomp import kernels
-from neurocomp.assemble import build
-from neurocomp.config import resolve
+from neurocomp.training.assemble import build
+from neurocomp.core.config import resolve
 assert sys.argv[1] in neurocomp.__file__, neurocomp.__file__
 for model_config in ("cfc", {"name": "snn", "channels": []}):  # the CfC and the LIF kernel
     encoder, model = build(resolve({"model": model_config, "encoder": "rows"}), (1, 12, 12), 2)

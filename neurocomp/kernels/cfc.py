@@ -15,7 +15,7 @@ import torch
 from ncps.torch import CfC
 from ncps.torch.wired_cfc_cell import WiredCfCCell
 
-from .. import ncps_internals as ncps
+from . import ncps_internals as ncps
 from . import build
 from .policy import Decision, decide
 

@@ -16,7 +16,7 @@ import torch
 from ncps.torch import LTC
 from ncps.torch.ltc_cell import LTCCell
 
-from .. import ncps_internals as ncps
+from . import ncps_internals as ncps
 from . import build
 from .policy import Decision, decide
 

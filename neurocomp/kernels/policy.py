@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 from . import build
 
 BACKENDS = ("auto", "native", "library")

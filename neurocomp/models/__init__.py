@@ -11,8 +11,8 @@ import inspect
 
 from torch import nn
 
-from ..encoders import Encoder
-from ..registry import MODELS
+from ..data.encoders import Encoder
+from ..core.registry import MODELS
 from . import alif, cnn, liquid, mlp, recurrent, resnet, snn  # noqa: F401  (registration side effect)
 
 

@@ -19,7 +19,7 @@ from snntorch import surrogate
 from torch import nn
 
 from neurocomp import register_model
-from neurocomp.abilities import HoldsNeuronState
+from neurocomp.core.abilities import HoldsNeuronState
 from neurocomp.models.options import with_options
 from neurocomp.models.snn import Spiking
 

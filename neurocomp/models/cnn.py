@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..registry import register_model
+from ..core.registry import register_model
 from .layers import StepwiseClassifier, fully_connected, output_shape, relu_conv_blocks, require_image_steps
 
 

@@ -7,7 +7,7 @@ from typing import Optional, Sequence, TypeVar
 import torch
 from torch import nn
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 
 T = TypeVar("T")
 

@@ -16,10 +16,10 @@ from ncps import wirings
 from torch import nn
 
 from .. import kernels
-from .. import ncps_internals as ncps
-from ..abilities import CountsOwnCost, DescribesItself
-from ..errors import UsageError
-from ..registry import register_model
+from ..kernels import ncps_internals as ncps
+from ..core.abilities import CountsOwnCost, DescribesItself
+from ..core.errors import UsageError
+from ..core.registry import register_model
 from .options import with_options
 from .sequence import Backbone, sequence_model
 
@@ -88,7 +88,7 @@ class NcpCore(nn.Module, DescribesItself, CountsOwnCost):
         (ncps computes them with raw masked parameters, which no hook sees). An LTC synapse (sigmoid,
         product, two sums) per ODE unfold, and a CfC masked weight of ff1 and ff2, each count as one
         MAC: a lower bound. The CfC's time gates are linear layers, counted by their hooks. Memory
-        accesses as :mod:`neurocomp.cost` counts them, without reuse."""
+        accesses as :mod:`neurocomp.training.cost` counts them, without reuse."""
         calls = inputs.shape[0] * inputs.shape[1]
         if isinstance(self.cell, ncps_torch.LTC):
             p = ncps.ltc_parameters(self.cell.rnn_cell)

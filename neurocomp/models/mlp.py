@@ -6,7 +6,7 @@ import math
 
 from torch import nn
 
-from ..registry import register_model
+from ..core.registry import register_model
 from .layers import StepwiseClassifier, fully_connected
 
 

@@ -7,8 +7,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..errors import UsageError
-from ..registry import register_model
+from ..core.errors import UsageError
+from ..core.registry import register_model
 from .options import with_options
 from .sequence import Backbone, sequence_model
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 from torch import nn
 
-from ..registry import register_model
+from ..core.registry import register_model
 from .layers import StepwiseClassifier, require_image_steps
 
 CIFAR_STEM_MAX_SIDE = 32  # up to this side the image is too small for an ImageNet stem's 4x reduction

@@ -15,9 +15,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..abilities import DescribesItself
-from ..errors import UsageError
-from ..registry import ENCODERS
+from ..core.abilities import DescribesItself
+from ..core.errors import UsageError
+from ..core.registry import ENCODERS
 from .layers import output_shape, relu_conv_blocks
 
 

@@ -18,8 +18,8 @@ from snntorch import surrogate
 from torch import nn
 
 from .. import kernels
-from ..abilities import DescribesItself, EmitsSpikes, HoldsNeuronState
-from ..registry import register_model
+from ..core.abilities import DescribesItself, EmitsSpikes, HoldsNeuronState
+from ..core.registry import register_model
 from .layers import conv_block, output_shape, per_layer, require_image_steps
 from .options import with_options
 
