@@ -6,7 +6,7 @@ import torch
 from ncps.torch import CfC, LTC
 from ncps.wirings import AutoNCP
 
-from neurocomp import ncps_internals as ncps
+from neurocomp.kernels import ncps_internals as ncps
 
 
 def test_ltc_cell_internals():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from neurocomp import claims
+from neurocomp.runs import claims
 from neurocomp.cli import main
 from neurocomp.runs.record import RunRecord, load_runs
 
@@ -225,7 +225,7 @@ def test_result_files_respect_the_umask(npz_2d, tmp_path):
 def test_an_interrupt_just_after_the_rename_stays_an_interrupt(tmp_path, monkeypatch):
     # Seen in a CI emulation: SIGTERM landed right after os.replace in atomic_write; the cleanup's unlink
     # of the (already renamed) temp file raised FileNotFoundError, the run exited 1, not 130.
-    from neurocomp import files
+    from neurocomp.core import files
 
     real_replace = os.replace
 
