@@ -54,11 +54,13 @@ def test_balanced_weights_are_per_label_and_the_loss_is_their_weighted_mean():
 
 @pytest.mark.parametrize("model", ["snn", "alif", "ltc", "cfc", "lstm", "gru", "rnn", "cnn", "mlp"])
 def test_every_model_trains_on_a_multi_label_set_and_records_each_label(npz_multi_label, tmp_path, model):
+    """No --loss: the set's label layout makes it multi-label, so the loss is BCE per label."""
     out = tmp_path / "res"
-    args = ["run", str(npz_multi_label), "--model", model, "--loss", "bce", "--epochs", "1", "--batch-size", "32",
+    args = ["run", str(npz_multi_label), "--model", model, "--epochs", "1", "--batch-size", "32",
             "--out", str(out), "--quiet", "--set", "eval.draws=2"]
     assert main(args) == 0
     (run,) = load_runs(out)
+    assert run.config["train"]["loss"] == "bce"
     assert run.dataset["multi_label"] and len(run.metrics["test"]["per_label"]) == 3
     assert 0.0 <= run.metrics["test"]["auc"] <= 1.0
     labels, probabilities = run.predictions("test")
@@ -74,10 +76,10 @@ def test_a_cnn_learns_every_label(npz_multi_label, tmp_path):
 
 
 @pytest.mark.parametrize("extra, says", [
-    ([], "use --loss bce"),
+    (["--loss", "cross_entropy"], "leave --loss out (the task decides) or use --loss bce"),
     (["--loss", "bce", "--positive", "1"], "is multi-label"),
     (["--loss", "bce", "--set", "train.sampler=balanced"], "is multi-label"),
-    (["--loss", "rate", "--model", "snn"], "use --loss bce"),
+    (["--loss", "rate", "--model", "snn"], "or use --loss bce"),
 ])
 def test_single_label_only_options_are_one_line_and_exit_2(npz_multi_label, tmp_path, capsys, extra, says):
     code = main(["run", str(npz_multi_label), "--epochs", "1", "--out", str(tmp_path / "res"), "--quiet", *extra])
@@ -95,3 +97,13 @@ def test_a_multi_label_file_with_a_label_that_never_varies_is_refused(tmp_path, 
     np.savez(path, **arrays)
     assert main(["run", str(path), "--loss", "bce", "--epochs", "1", "--out", str(tmp_path / "res")]) == 2
     assert "label '1' is the same for every training image" in capsys.readouterr().err
+
+
+def test_the_loss_follows_the_task_and_an_explicit_one_wins(npz_multi_label, npz_2d):
+    from neurocomp.core.config import resolve
+
+    assert resolve({"dataset": {"name": "chest"}}).train.loss == "bce"
+    assert resolve({"dataset": {"name": "breast"}}).train.loss == "cross_entropy"
+    assert resolve({"dataset": {"name": str(npz_multi_label)}}).train.loss == "bce"
+    assert resolve({"dataset": {"name": str(npz_2d)}}).train.loss == "cross_entropy"
+    assert resolve({"dataset": {"name": str(npz_2d)}, "train": {"loss": "bce"}}).train.loss == "bce"

@@ -63,8 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=int)
     run.add_argument("--batch-size", type=int)
     run.add_argument("--lr", type=float)
-    run.add_argument("--loss", choices=["cross_entropy", "bce", "rate"],
-                     help="training loss (default cross_entropy; bce for a multi-label set such as chest)")
+    run.add_argument("--loss", choices=["auto", "cross_entropy", "bce", "rate"],
+                     help="training loss (default auto: the set's task decides, bce per label for a multi-label "
+                          "set such as chest, cross_entropy otherwise)")
     run.add_argument("--seed", type=int)
     run.add_argument("--device", choices=["auto", "cpu", "cuda"])
     run.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -206,8 +207,10 @@ def summary_table(record: "RunRecord") -> str:  # noqa: F821
     weakest = (min(zip(metrics["test"]["per_label"], dataset["class_names"]), key=lambda pair: pair[0]["auc"])
                if multi_label else None)
     chosen = metrics["test"].get("operating_point")
+    loss = record.config["train"]["loss"]
     facts = [
         ["positive class", positive],
+        ["loss", f"{loss}, one sigmoid per label (the set is multi-label)" if multi_label and loss == "bce" else loss],
         *([["weakest label (test AUC)", f"{weakest[1]}: {_format(weakest[0]['auc'])}"]] if weakest else []),
         *([["test at val threshold", f"{chosen['threshold']:.3f} ({chosen['rule']}): sensitivity {chosen['sensitivity']:.4f}, "
                                      f"specificity {chosen['specificity']:.4f}"]] if chosen else []),
@@ -238,7 +241,7 @@ def _list() -> str:
 
     lines = ["datasets:"]
     for name, info in sorted(DATASETS.items()):
-        note = " (train with --loss bce)" if "multi-label" in info.task else ""
+        note = " (trained with BCE per label)" if "multi-label" in info.task else ""
         lines.append(f"  {name:<20} {info.task}, sizes {'/'.join(map(str, info.sizes))}{note}: {info.description}")
     for title, registry in (("encoders", ENCODERS), ("models", MODELS)):
         lines.append(f"{title}:")

@@ -8,9 +8,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
+
+import numpy as np
 
 from .errors import UsageError
 
@@ -103,6 +106,22 @@ def data_dir(configured: Optional[str]) -> Path:
         source = "--data-dir" if configured else "NEUROCOMP_DATA_DIR"
         raise UsageError(f"{source} {folder}: {'not a folder' if folder.exists() else 'no such folder'}")
     return folder
+
+
+def task_loss(config: "DatasetConfig") -> str:
+    """The loss a set's task asks for: ``bce`` (one sigmoid per label) for a multi-label set,
+    ``cross_entropy`` otherwise. A named set's task is MedMNIST's; a .npz's is its label layout
+    (training labels ``(N, L)`` with L > 1). A file that cannot be read yet gets cross_entropy: its
+    loader reports what is wrong with it."""
+    info = check_dataset(config)
+    if info is not None:
+        return "bce" if "multi-label" in info.task else "cross_entropy"
+    try:
+        with np.load(Path(config.name).expanduser(), allow_pickle=False) as arrays:
+            labels = arrays["train_labels"]  # only this member is read
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return "cross_entropy"
+    return "bce" if labels.ndim == 2 and labels.shape[1] > 1 else "cross_entropy"
 
 
 def check_dataset(config: DatasetConfig) -> Optional[DatasetInfo]:

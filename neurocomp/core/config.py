@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
-from .catalogue import check_dataset
+from .catalogue import check_dataset, task_loss
 from .errors import UsageError
 from .quantities import METRIC_NAMES
 from .registry import ENCODERS, MODELS, Registry
@@ -49,7 +49,10 @@ class TrainConfig:
     schedule: Literal["none", "step", "cosine", "multistep"] = "none"
     step_size: int = 10  # step schedule: epochs between decays
     gamma: float = 0.1  # step and multistep schedules: decay factor
-    loss: Literal["cross_entropy", "bce", "rate"] = "cross_entropy"  # bce: one logit, binary tasks
+    # auto: the set's task decides (bce, one sigmoid per label, for a multi-label set; cross_entropy
+    # otherwise), resolved before anything runs, so a record always names the loss that trained.
+    # bce on a binary task: one logit. rate: snnTorch's spike-count loss (spiking models).
+    loss: Literal["auto", "cross_entropy", "bce", "rate"] = field(default="auto", metadata={"neutral": "cross_entropy"})
     monitor: str = "val.loss"  # model selection and early stopping quantity: val.<metric>
     patience: Optional[int] = None  # epochs without improvement before stopping; None: never stop early
     min_delta: float = 0.0
@@ -242,6 +245,8 @@ def resolve(raw: dict) -> RunConfig:
     _check_train(train)
     dataset = _strict_dataclass(DatasetConfig, raw.get("dataset"), "dataset")
     check_dataset(dataset)
+    if train.loss == "auto":
+        train.loss = task_loss(dataset)
     evaluation = _strict_dataclass(EvalConfig, raw.get("eval"), "eval")
     _check_ranges("eval", evaluation)
     return RunConfig(

@@ -88,8 +88,8 @@ def num_outputs(loss: str, num_classes: int, multi_label: bool = False) -> int:
     (which only BCE trains), else one per class."""
     if multi_label:
         if loss != "bce":
-            raise UsageError(f"a multi-label dataset trains one sigmoid per label with binary cross-entropy: "
-                             f"use --loss bce (train.loss: bce), not {loss!r}")
+            raise UsageError(f"a multi-label dataset trains one sigmoid per label with binary cross-entropy, not "
+                             f"{loss!r}: leave --loss out (the task decides) or use --loss bce")
         return num_classes
     if loss == "bce":
         if num_classes != 2:
