@@ -126,13 +126,38 @@ def test_params_budget_lands_within_5_percent(model_name, npz_2d, tmp_path, caps
 def test_unreachable_budget_is_refused(npz_2d, tmp_path, capsys):
     code = main(["run", str(npz_2d), "--model", "ltc", "--params", "50", "--out", str(tmp_path), "--quiet"])
     assert code == 2
-    assert "no model.units reaches 50 trainable parameters within 5%" in capsys.readouterr().err
+    assert "--params 50 is under this model's floor" in capsys.readouterr().err
 
 
 def test_a_budget_between_two_widths_runs_with_a_wider_tolerance(npz_2d, tmp_path, capsys):
-    arguments = ["run", str(npz_2d), "--model", "mlp", "--params", "1300", "--epochs", "1", "--out", str(tmp_path), "--quiet"]
+    # hidden (8, 8) has 6,370 parameters and (9, 8) 7,163: 6,766 is 5.9% from either
+    arguments = ["run", str(npz_2d), "--model", "mlp", "--params", "6766", "--epochs", "1", "--out", str(tmp_path), "--quiet"]
     assert main(arguments) == 2
     assert "within 5%" in capsys.readouterr().err
     assert main([*arguments, "--set", "params_tolerance=0.5"]) == 0, capsys.readouterr().err
     record = json.loads(next(tmp_path.glob("runs/*/run.json")).read_text())
-    assert record["config"]["params_tolerance"] == 0.5 and record["params"]["target"] == 1_300
+    assert record["config"]["params_tolerance"] == 0.5 and record["params"]["target"] == 6_766
+
+
+def test_a_budget_never_narrows_a_layer_under_the_models_floor():
+    from neurocomp.core.config import resolve
+    from neurocomp.training.assemble import build
+
+    config = resolve({"dataset": {"name": "breast"}, "model": "mlp", "params": "10k"})
+    build(config, (1, 28, 28), 2)
+    first, second = config.model.options["hidden"]
+    assert second >= 8 and first >= 8  # (1024, 128) scaled to 10k once left (12, 2): one class on 2 of 3 seeds
+
+
+def test_a_budget_under_the_floor_is_one_line_naming_the_smallest_budget_reached(npz_2d, tmp_path, capsys):
+    code = main(["run", str(npz_2d), "--model", "lstm", "--params", "300", "--epochs", "1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "under this model's floor" in err and "model.hidden_size=8" in err and "nearest budget it reaches is --params" in err
+
+
+def test_scaled_keeps_the_ratio_above_the_floor():
+    from neurocomp.core.sizing import scaled
+
+    assert scaled((1024, 128), 16, 8) == (16, 8) and scaled((1024, 128), 160, 8) == (160, 20)
+    assert scaled((12, 32), 6) == (6, 16) and scaled(19, 40, 8) == 40

@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any, Callable, Optional
 
 from .errors import UsageError
+from .sizing import FLOOR
 
 # Paradigm families that tables and plots group by; a plug-in may name a new one.
 FAMILIES = ("spiking", "liquid", "recurrent", "convolutional", "fully connected")
@@ -25,7 +26,10 @@ class ModelInfo:
     """What a model's registration declares; a misspelt key fails at registration."""
 
     default_encoder: str = "static"  # fed to the model when a run names no encoder
-    width: Optional[str] = None  # the option ``--params`` scales
+    width: Optional[str] = None  # the option ``--params`` scales (a tuple's first entry; the rest keep their ratio)
+    # The narrowest any layer that ``--params`` scales may get (units, neurons, channels): a budget that
+    # would go under it is refused, naming the smallest budget the model reaches.
+    floor: int = FLOOR
     family: str = "other"  # paradigm, one of FAMILIES or a new one: tables and plots group by it
     lr: Optional[float] = None  # the model's own default learning rate, where train.lr is not set
     # What `neurocomp tune` searches besides the tune file's shared keys: option -> a range

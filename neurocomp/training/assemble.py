@@ -64,15 +64,16 @@ def _width_option(config: RunConfig) -> str:
 
 def _fit_width(config: RunConfig, option: str, make: Callable[[dict], torch.nn.Module]) -> int | tuple[int, ...]:
     base = config.model.options[option]
+    floor = MODELS.get(config.model.name).meta.floor
     counts: dict[int, Optional[int]] = {}
 
     def count_at(width: int) -> Optional[int]:
         if width not in counts:
             try:
-                counts[width] = parameter_counts(make({**config.model.options, option: scaled(base, width)}))["trainable"]
+                counts[width] = parameter_counts(make({**config.model.options, option: scaled(base, width, floor)}))["trainable"]
             except UsageError:
                 counts[width] = None
         return counts[width]
 
-    width, _ = fit_width(count_at, config.params, option, tolerance=config.params_tolerance)
-    return scaled(base, width)
+    width, _ = fit_width(count_at, config.params, option, tolerance=config.params_tolerance, floor=floor)
+    return scaled(base, width, floor)
