@@ -108,20 +108,32 @@ def data_dir(configured: Optional[str]) -> Path:
     return folder
 
 
-def task_loss(config: "DatasetConfig") -> str:
-    """The loss a set's task asks for: ``bce`` (one sigmoid per label) for a multi-label set,
-    ``cross_entropy`` otherwise. A named set's task is MedMNIST's; a .npz's is its label layout
-    (training labels ``(N, L)`` with L > 1). A file that cannot be read yet gets cross_entropy: its
-    loader reports what is wrong with it."""
+@dataclass(frozen=True)
+class Layout:
+    """What a config's defaults need to know of a set before it is read."""
+
+    volumetric: bool  # samples are 3D volumes (D, H, W)
+    multi_label: bool  # labels (N, L) of 0/1, L > 1
+
+
+def layout(config: "DatasetConfig") -> Layout:
+    """A named set's layout from MedMNIST's table; a .npz's from the shapes of its training arrays
+    (the images' header only, the labels in full: they are small). A file that cannot be read yet
+    counts as 2D single-label: its loader reports what is wrong with it."""
     info = check_dataset(config)
     if info is not None:
-        return "bce" if "multi-label" in info.task else "cross_entropy"
+        return Layout(info.volumetric, "multi-label" in info.task)
     try:
+        with zipfile.ZipFile(Path(config.name).expanduser()) as archive, archive.open("train_images.npy") as stream:
+            version = np.lib.format.read_magic(stream)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            images = reader(stream)[0]
         with np.load(Path(config.name).expanduser(), allow_pickle=False) as arrays:
-            labels = arrays["train_labels"]  # only this member is read
+            labels = arrays["train_labels"].shape
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-        return "cross_entropy"
-    return "bce" if labels.ndim == 2 and labels.shape[1] > 1 else "cross_entropy"
+        return Layout(False, False)
+    # (N, D, H, W) is a volume; (N, H, W, 3) is an RGB image, as the loader reads them
+    return Layout(len(images) == 4 and images[-1] != 3, len(labels) == 2 and labels[1] > 1)
 
 
 def check_dataset(config: DatasetConfig) -> Optional[DatasetInfo]:

@@ -8,6 +8,7 @@ of the registered builder, so a new model's options are validated without touchi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import re
 import types
@@ -18,7 +19,7 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
-from .catalogue import check_dataset, task_loss
+from .catalogue import check_dataset, layout
 from .errors import UsageError
 from .quantities import METRIC_NAMES
 from .registry import ENCODERS, MODELS, Registry
@@ -234,19 +235,22 @@ def resolve(raw: dict) -> RunConfig:
     model = _component(raw.get("model"), "model", ModelConfig)
     model.name = model.name or RunConfig().model.name
     model.options = resolve_options(MODELS, model.name, model.options, "model")
+    dataset = _strict_dataclass(DatasetConfig, raw.get("dataset"), "dataset")
+    check_dataset(dataset)
+    shape = functools.cache(lambda: layout(dataset))  # a .npz is peeked at only when a default needs it
     encoder = _component(raw.get("encoder"), "encoder")
-    # A model names the encoder it is usually fed with (snn: rate), so `--model snn` alone works.
-    encoder.name = encoder.name or MODELS.get(model.name).meta.default_encoder
+    # A model names the encoder it is usually fed with (snn: rate; on volumes, slices for every
+    # built-in), so `--model snn` alone works on any set.
+    declared = MODELS.get(model.name).meta
+    encoder.name = encoder.name or (declared.volume_encoder if shape().volumetric else declared.default_encoder)
     encoder.options = resolve_options(ENCODERS, encoder.name, encoder.options, "encoder")
     train = _strict_dataclass(TrainConfig, raw.get("train"), "train")
     declared_lr = MODELS.get(model.name).meta.lr
     if declared_lr is not None and "lr" not in (raw.get("train") or {}):
         train.lr = declared_lr  # a model that learns at another rate says so in its registration
     _check_train(train)
-    dataset = _strict_dataclass(DatasetConfig, raw.get("dataset"), "dataset")
-    check_dataset(dataset)
     if train.loss == "auto":
-        train.loss = task_loss(dataset)
+        train.loss = "bce" if shape().multi_label else "cross_entropy"
     evaluation = _strict_dataclass(EvalConfig, raw.get("eval"), "eval")
     _check_ranges("eval", evaluation)
     return RunConfig(

@@ -26,6 +26,7 @@ class ModelInfo:
     """What a model's registration declares; a misspelt key fails at registration."""
 
     default_encoder: str = "static"  # fed to the model when a run names no encoder
+    volume_encoder: str = "slices"  # the same, on a 3D set: one 2D slice per step, which every 2D model reads
     width: Optional[str] = None  # the option ``--params`` scales (a tuple's first entry; the rest keep their ratio)
     # The narrowest any layer that ``--params`` scales may get (units, neurons, channels): a budget that
     # would go under it is refused, naming the smallest budget the model reaches.

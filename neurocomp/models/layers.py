@@ -101,6 +101,9 @@ def fully_connected(in_features: int, hidden: Sequence[int], out_features: int) 
 
 def require_image_steps(model: str, step_shape: Sequence[int]) -> tuple[int, int, int]:
     """``step_shape`` as (C, H, W), or a UsageError naming the encoders that give image steps."""
+    if len(step_shape) == 4:
+        raise UsageError(f"model {model!r} convolves 2D images, and the encoder gives it whole 3D volumes "
+                         f"{tuple(step_shape)}; feed them one 2D slice per step with --encoder slices")
     if len(step_shape) != 3:
         raise UsageError(
             f"model {model!r} has conv layers and needs image steps (C, H, W), but the encoder gives steps of "
