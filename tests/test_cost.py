@@ -21,7 +21,7 @@ def test_spiking_inputs_cost_one_accumulate_per_spike_and_target():
     encoder = rate(sample_shape=(1, 28, 28), steps=3)
     model = build_model("snn", encoder=encoder, num_outputs=2, channels=(), hidden=(10,))
     spikes = encoder(torch.rand(5, 1, 28, 28), torch.Generator().manual_seed(0))
-    cost = inference_cost(model, spikes)
+    cost = inference_cost(model, spikes, input_spikes=True)
     first_layer = spikes.sum().item() / 5 * 10  # each input spike reaches 10 hidden neurons
     assert cost["layers"][0]["acs"] == pytest.approx(first_layer)
     assert cost["dense_macs"] == 3 * (784 * 10 + 10 * 2)
@@ -34,7 +34,7 @@ def test_conv_accumulates_count_the_targets_of_each_spike():
     x = torch.zeros(1, 1, 1, 6, 6)
     x[0, 0, 0, 0, 0] = 1  # a corner spike reaches one output position per output channel
     x[0, 0, 0, 3, 3] = 1  # an inner spike reaches all 3 x 3 positions around it
-    assert inference_cost(model, x)["layers"][0]["acs"] == 2 * (1 + 9)
+    assert inference_cost(model, x, input_spikes=True)["layers"][0]["acs"] == 2 * (1 + 9)
 
 
 def test_every_layer_of_the_study_snn_is_counted():
@@ -42,7 +42,7 @@ def test_every_layer_of_the_study_snn_is_counted():
     # the count runs the library path, where every layer is a module the hooks see.
     encoder = rate(sample_shape=(1, 28, 28), steps=2)
     model = build_model("snn", encoder=encoder, num_outputs=2)
-    cost = inference_cost(model, encoder(torch.rand(3, 1, 28, 28), torch.Generator().manual_seed(0)))
+    cost = inference_cost(model, encoder(torch.rand(3, 1, 28, 28), torch.Generator().manual_seed(0)), input_spikes=True)
     assert [layer["layer"] for layer in cost["layers"]] == ["Conv2d", "LeakyLayer", "Conv2d", "LeakyLayer", "Linear",
                                                             "LeakyLayer"]
     assert cost["dense_macs"] == 2 * (24 * 24 * 12 * 25 + 10 * 10 * 32 * 12 * 9 + 800 * 2)
@@ -61,13 +61,42 @@ def test_memory_accesses_by_hand_for_an_mlp():
 
 
 def test_memory_accesses_by_hand_for_a_spiking_network():
-    # A spike's accumulate reads the weight and reads and writes the target's sum; every LIF neuron
-    # reads and writes its membrane and writes its spike at every step.
+    # Rate-coded input spikes reach 10 hidden LIF neurons, whose spikes reach 2 output neurons: both
+    # layers accumulate. Every accumulate reads its weight and its spike, every output is written
+    # once per step, and every LIF neuron reads and writes its membrane and writes its spike per step.
     encoder = rate(sample_shape=(1, 28, 28), steps=3)
     model = build_model("snn", encoder=encoder, num_outputs=2, channels=(), hidden=(10,))
-    cost = inference_cost(model, encoder(torch.rand(5, 1, 28, 28), torch.Generator().manual_seed(0)))
-    assert cost["memory_accesses"] == pytest.approx(3 * cost["acs"] + 3 * 3 * (10 + 2))
-    assert cost["energy_with_memory_pj"] > cost["energy_pj"]
+    spikes = encoder(torch.rand(5, 1, 28, 28), torch.Generator().manual_seed(0))
+    rates: list = []
+    model.forward_with_spikes(spikes, rates)
+    hidden_spikes = rates[0] * 3 * 5 * 10
+    cost = inference_cost(model, spikes, input_spikes=True)
+    assert cost["acs"] == pytest.approx((spikes.sum().item() * 10 + hidden_spikes * 2) / 5)
+    assert cost["macs"] == 0
+    assert cost["memory_accesses"] == pytest.approx(2 * cost["acs"] + 3 * (10 + 2) + 3 * 3 * (10 + 2))
+    assert cost["energy_pj"] == pytest.approx(cost["acs"] * PICOJOULES["ac"])
+
+
+def test_a_direct_coded_snn_multiplies_in_its_first_layer_and_accumulates_after():
+    encoder = static(sample_shape=(1, 28, 28))
+    model = build_model("snn", encoder=encoder, num_outputs=2, channels=(), hidden=(10,))
+    cost = inference_cost(model, encoder(torch.rand(5, 1, 28, 28)))
+    assert cost["macs"] == 784 * 10 and cost["layers"][0]["macs"] == 784 * 10
+    assert "acs" in cost["layers"][2] and cost["acs"] <= 10 * 2
+
+
+def test_a_dead_relu_layer_still_multiplies_every_input():
+    # The first layer's outputs are all negative, so ReLU gives zeros: 0/1 inputs, but no spikes.
+    encoder = static(sample_shape=(1, 28, 28))
+    model = build_model("mlp", encoder=encoder, num_outputs=2, hidden=(16,))
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+    with torch.no_grad():
+        first.weight.zero_()
+        first.bias.fill_(-1.0)
+    cost = inference_cost(model, encoder(torch.rand(4, 1, 28, 28)))
+    assert cost["macs"] == cost["dense_macs"] == 784 * 16 + 16 * 2 and cost["acs"] == 0
+    assert cost["memory_accesses"] == 2 * (784 * 16 + 16 * 2) + (16 + 2)
+    assert cost["energy_pj"] == pytest.approx((784 * 16 + 16 * 2) * PICOJOULES["mac"])
 
 
 def test_lstm_gates_times_inputs_and_state():

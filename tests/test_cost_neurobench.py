@@ -41,7 +41,7 @@ def test_snn_accumulates_and_dense_counts_equal_neurobench():
     encoder = rate(sample_shape=(1, 28, 28), steps=4)
     model = build_model("snn", encoder=encoder, num_outputs=2)
     inputs = encoder(torch.rand(6, 1, 28, 28), torch.Generator().manual_seed(0))
-    ours = inference_cost(model, inputs)
+    ours = inference_cost(model, inputs, input_spikes=encoder.spikes)
     theirs = neurobench_counts(model, inputs)
     assert theirs["acs"] > 0
     assert {key: ours[key] for key in theirs} == pytest.approx(theirs, rel=1e-9)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurocomp.cli import main
-from neurocomp.runs.record import load_runs
+from neurocomp.runs.record import RunRecord, load_runs
 from neurocomp.analysis.table import _auc_rows, build_table, paired_auc_difference, render
 
 
@@ -256,3 +256,27 @@ def test_each_budget_is_compared_with_the_reference_at_that_budget():
     assert reference_group(mlp_40k, groups, "cnn") is cnn[40_000]
     assert reference_group(mlp_20k, groups, "cnn") is None  # no reference row at 20k: no comparison
     assert reference_group(Group("retina", "mlp", "static", {"params": 5}), groups, "cnn") is only
+
+
+def test_a_row_at_chance_or_one_class_is_kept_off_the_pareto_front(tmp_path):
+    from neurocomp.analysis.table import Group, auc_interval, off_the_front
+
+    def record(name, scores, predicted=2):
+        folder = tmp_path / name
+        folder.mkdir()
+        labels = np.array([0, 1] * 50)
+        probabilities = np.stack([1 - scores, scores], axis=1)
+        np.savez(folder / "predictions.npz", test_labels=labels, test_probabilities=probabilities)
+        config = {"dataset": {"name": "d"}, "model": {"name": "m"}, "encoder": {"name": "e"}, "train": {"seed": 0}}
+        return RunRecord(run_id=name, status="completed", config=config, dataset={"positive": 1},
+                         metrics={"test": {"predicted_classes": predicted}}, directory=folder)
+
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1] * 50)
+    good = record("good", np.clip(labels * 0.6 + rng.random(100) * 0.4, 0, 1))
+    noise = record("noise", rng.random(100))
+    collapsed = record("collapsed", np.clip(labels * 0.6 + rng.random(100) * 0.4, 0, 1), predicted=1)
+    assert auc_interval([good])[1] > 0.5 and off_the_front(Group("d", "m", "e", {}, [good])) is None
+    low, high = auc_interval([noise])[1:]
+    assert low < 0.5 < high and "contains .5" in off_the_front(Group("d", "m", "e", {}, [noise]))
+    assert "one class" in off_the_front(Group("d", "m", "e", {}, [collapsed]))

@@ -15,7 +15,7 @@ import numpy as np
 from ..core.errors import UsageError
 from ..runs.record import RunRecord
 from ..core.registry import FAMILIES, MODELS
-from .table import group_runs, lower_is_better, mean_std
+from .table import group_runs, lower_is_better, mean_std, off_the_front
 
 KINDS = ("params-vs-metric", "budgets", "pareto", "curves", "roc", "reliability", "spikes", "wiring")
 PANEL_KINDS = ("budgets", "pareto")  # one panel per dataset
@@ -135,21 +135,24 @@ def recorded_energies(runs: list[RunRecord]) -> list[tuple[str, str]]:
 def pareto(runs: list[RunRecord], metric: str, panels) -> None:
     """Per dataset, ``metric`` vs estimated energy per inference, with and without memory accesses
     (a row each, where the records have it), every row a point (error bars over seeds) and the Pareto
-    front (no other row both better and cheaper) circled and joined by a step line."""
+    front (no other row both better and cheaper) circled and joined by a step line. Rows flagged for
+    one-class predictions or at chance (:func:`off_the_front`) are drawn but never on the front."""
     energies = recorded_energies(runs)
     columns = len(panels) // len(energies)
+    contenders = [run for group in group_runs(runs) if off_the_front(group) is None for run in group.runs]
     for row, (energy, how) in enumerate(energies):
         grouped = _by_dataset(_series(runs, energy, metric))
+        eligible = _by_dataset(_series(contenders, energy, metric))
         for axes, (dataset, rows) in zip(panels[row * columns:(row + 1) * columns], grouped.items()):
-            points = []
             for label, series in rows.items():
                 for x, mean, std, x_std in series:
                     axes.errorbar(x, mean, yerr=0 if math.isnan(std) else std, xerr=x_std or None, capsize=3,
                                   linestyle="none", label=label, **style(label.split()[0]))
-                    points.append((x, mean))
+            points = [(x, mean) for series in eligible.get(dataset, {}).values() for x, mean, _, _ in series]
             front = _pareto_front(points, lower_is_better(metric))
-            axes.step(*zip(*front), where="post", color="grey", linestyle="--", marker="o", markersize=13,
-                      markerfacecolor="none", label="Pareto front")
+            if front:
+                axes.step(*zip(*front), where="post", color="grey", linestyle="--", marker="o", markersize=13,
+                          markerfacecolor="none", label="Pareto front")
             _log_axis(axes)
             axes.set(title=dataset, xlabel=f"estimated energy per inference, pJ ({how})", ylabel=metric)
             axes.grid(alpha=0.3)

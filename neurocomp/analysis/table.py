@@ -44,6 +44,11 @@ class Group:
         found = [run.value(metric) for run in self.runs]
         return [v for v in found if v is not None and not math.isnan(v)]
 
+    @property
+    def one_class(self) -> int:
+        """How many of the row's runs predicted one class for every test image (flagged)."""
+        return sum(1 for run in self.runs if run.value("test.predicted_classes") == 1)
+
 
 def _flat(config: dict, prefix: str = "") -> dict:
     flat = {}
@@ -104,13 +109,47 @@ def paired_auc_difference(
     pairs = []  # per seed: positives (N,), scores of each draw of both models (D, N)
     for run in runs:
         other = by_seed.get(run.identity[3])
-        mine, theirs = run.predictions(draws=True), other.predictions(draws=True) if other else None
+        mine, theirs = _binary_scores(run), _binary_scores(other) if other else None
         if mine is None or theirs is None or not np.array_equal(mine[0], theirs[0]):
             continue
-        positive = run.dataset.get("positive")
-        if positive is None:
-            continue  # multi-class AUC has no single positive score to resample fast
-        pairs.append((mine[0] == positive, mine[1][..., positive], theirs[1][..., positive]))
+        pairs.append((mine[0], mine[1], theirs[1]))
+    return _two_level_bootstrap(pairs, replicates, seed)
+
+
+def auc_interval(runs: list[RunRecord], *, replicates: int = 2000, seed: int = 0) -> Optional[tuple[float, float, float]]:
+    """The test AUC of a row's runs (mean over seeds) and its 95% two-level bootstrap interval (test
+    cases and seeds, as :func:`paired_auc_difference`); None where no run has binary test
+    predictions. Compared with a scorer that ranks nothing (AUC .5 on every resample)."""
+    scored = [scores for scores in map(_binary_scores, runs) if scores is not None]
+    pairs = [(positive, mine, np.zeros_like(mine[:1])) for positive, mine in scored]  # constant scores: AUC .5
+    result = _two_level_bootstrap(pairs, replicates, seed)
+    return None if result is None else tuple(value + 0.5 for value in result)
+
+
+def off_the_front(group: Group) -> Optional[str]:
+    """Why a row may not stand on a Pareto front, or None: it is flagged for one-class predictions,
+    or its test AUC's 95% interval contains .5 (chance)."""
+    if group.one_class:
+        return f"one class predicted in {group.one_class}/{len(group.runs)}"
+    interval = auc_interval(group.runs)
+    if interval is not None and interval[1] <= 0.5 <= interval[2]:
+        return f"AUC {interval[0]:.3f} [{interval[1]:.3f}, {interval[2]:.3f}] contains .5"
+    return None
+
+
+def _binary_scores(run: RunRecord) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(is positive (N,), positive-class scores of each draw (D, N)) of a run's test split; None
+    without saved predictions or without a positive class (multi-class AUC has no single score)."""
+    predictions = run.predictions(draws=True)
+    positive = run.dataset.get("positive")
+    if predictions is None or positive is None:
+        return None
+    return predictions[0] == positive, predictions[1][..., positive]
+
+
+def _two_level_bootstrap(pairs: list, replicates: int, seed: int) -> Optional[tuple[float, float, float]]:
+    """Mean over seeds of AUC(mine) - AUC(theirs), and its 95% interval, from ``pairs`` (per seed:
+    positives (N,), scores (D, N) of both) resampling the shared test cases and then the seeds."""
     if not pairs or any(len(pair[0]) != len(pairs[0][0]) for pair in pairs):
         return None
     rng = np.random.default_rng(seed)
@@ -193,7 +232,7 @@ def build_table(
             mean, std = mean_std(group.values(metric))
             row_means.append(mean)
             cells.append(_cell(metric, mean, std) + _draw_spread(group, metric))
-        one_class = sum(1 for run in group.runs if run.value("test.predicted_classes") == 1)
+        one_class = group.one_class
         degenerate.append(bool(one_class))
         cells += [_joined({kernel_path(run) for run in group.runs}), _joined({code_label(run) for run in group.runs}),
                   f"one class predicted in {one_class}/{len(group.runs)}" if one_class else ""]

@@ -24,6 +24,13 @@ class EmitsSpikes(ABC):
         """``(T, B, *step_shape)`` -> logits ``(B, K)`` and output spikes ``(T, B, K)`` (0/1);
         ``rates``, when given, receives each spiking layer's spikes per neuron per step."""
 
+    def spike_fed(self, input_spikes: bool) -> list[torch.nn.Module]:
+        """The conv and linear modules whose inputs are spikes, so that they add a weight per spike
+        (an accumulate) instead of multiplying every input: the cost count charges exactly these
+        accumulates, never a layer whose input merely happens to be 0/1. The first synaptic layer's
+        inputs are spikes only when the encoder emits them (``input_spikes``). Default: none."""
+        return []
+
     def spike_rates(self, x: torch.Tensor) -> list[float]:
         """Spikes per neuron per step of each spiking layer on the inputs ``x`` ``(T, B, *step_shape)``."""
         rates: list = []

@@ -107,6 +107,12 @@ class SpikingNetwork(nn.Module, EmitsSpikes, DescribesItself):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with_spikes(x)[0]
 
+    def spike_fed(self, input_spikes: bool) -> list[nn.Module]:
+        """Every synaptic layer after the first reads the spikes of the layer before it; the first
+        reads the encoder's, spikes only when it emits them (rate coding)."""
+        fed = self.layers if input_spikes else self.layers[1:]
+        return [module for layer in fed for module in layer.modules() if isinstance(module, (nn.Conv2d, nn.Linear))]
+
     def describe(self) -> dict:
         """Which path computes each spiking layer, and why the library runs where it does."""
         parameter = next(self.parameters())

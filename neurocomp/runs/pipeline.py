@@ -188,7 +188,7 @@ def _train_and_evaluate(config: RunConfig, positive, encoder: Encoder, model: to
     # Cost per inference and spike rates, measured on a test batch (the test split is not scored again).
     probe = cost_probe(config, encoder, splits["test"].images)
     model.eval()
-    record.cost = inference_cost(model, probe)
+    record.cost = inference_cost(model, probe, input_spikes=encoder.spikes)
     if isinstance(model, EmitsSpikes):
         record.model["spike_rates"] = model.spike_rates(probe)
     sink.weights(model.state_dict())

@@ -33,7 +33,7 @@ def recount(directory: str | Path) -> Optional[dict]:
     if dataset.md5 != record.dataset["md5"]:
         raise UsageError(f"{record.run_id}: {dataset.path} is not the file the run read (MD5 {dataset.md5}, "
                          f"recorded {record.dataset['md5']})")
-    cost = inference_cost(model, cost_probe(config, encoder, dataset.splits["test"].images))
+    cost = inference_cost(model, cost_probe(config, encoder, dataset.splits["test"].images), input_spikes=encoder.spikes)
     for key in CHECKED:
         if key in record.cost and not math.isclose(cost[key], record.cost[key], rel_tol=1e-6, abs_tol=1e-6):
             raise UsageError(f"{record.run_id}: the recount gives {key} = {cost[key]:,.1f}, the record "

@@ -158,7 +158,8 @@ def validation_scores(config, report: Callable) -> dict:
         scored = evaluate(model, encoder, val, loss=loss, positive=dataset.positive, batch_size=config.train.batch_size,
                           seed=config.train.seed + 1, draws=config.eval.draws, precision=config.train.precision)
         generator = torch.Generator(device=device).manual_seed(config.train.seed + 1)
-        cost = inference_cost(model.eval(), encoder(val.images[: config.train.batch_size].float().div_(255.0), generator))
+        cost = inference_cost(model.eval(), encoder(val.images[: config.train.batch_size].float().div_(255.0), generator),
+                              input_spikes=encoder.spikes)
     return {"val.loss": scored.loss, **{f"val.{name}": scored.metrics[name] for name in METRIC_NAMES},
             "val.predicted_classes": scored.metrics["predicted_classes"], "params.trainable": parameter_counts(model)["trainable"],
             **{f"cost.{key}": cost[key] for key in ("energy_pj", "energy_with_memory_pj", "macs", "acs", "dense_macs",

@@ -5,11 +5,16 @@ two energy estimates: arithmetic only, and arithmetic plus memory.
 Memory decides whether a spiking network saves energy (Lemaire et al. 2022, "An analytical
 estimation of spiking neural networks energy efficiency"; Yan et al. 2024, arXiv 2409.08290): its
 accumulates are cheap, but every neuron's state is read and written at every step. Counted, with
-no reuse of any value (an upper bound for both paradigms): a multiply-accumulate reads its weight
-and its input, and each output is written once; an accumulate triggered by a spike reads the weight
-and reads and writes its target's running sum; a spiking layer (:class:`HoldsNeuronState`) reads
-and writes each neuron's state and writes its spike at every step; a recurrent layer writes its
-state at every step.
+no reuse of any value (an upper bound for both paradigms), and one accumulator model for both
+kinds of operation (ours to choose, stated so the comparison is even): every operation reads its
+weight and its input, the running sum of each output stays in a register, and each output is
+written once. A multiply-accumulate happens for every weight; an accumulate only for an input
+spike, times its fan-out. A spiking layer (:class:`HoldsNeuronState`) reads and writes each
+neuron's state and writes its spike at every step; a recurrent layer writes its state at every step.
+
+A layer is event-driven because the model declares it so (:meth:`EmitsSpikes.spike_fed`: the
+layers fed by its spiking layers, and its first layer when the encoder emits spikes), never
+because its inputs happen to be 0 or 1: a dead ReLU layer of an ANN still multiplies every input.
 
 Counted on real inputs (a test batch, all time steps), divided by the batch size, so spiking
 models are charged for the spikes they fired. Conv and linear layers are counted by hooks, recurrent
@@ -26,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import kernels
-from ..core.abilities import CountsOwnCost, HoldsNeuronState
+from ..core.abilities import CountsOwnCost, EmitsSpikes, HoldsNeuronState
 
 # 45 nm CMOS, 32-bit float (Horowitz, ISSCC 2014): what neuromorphic papers use for estimates. An
 # access is a 32-bit read or write of an 8 KB SRAM (half of the 10 pJ Horowitz gives for 64 bits).
@@ -35,12 +40,9 @@ KEYS = ("dense_macs", "macs", "acs", "memory_accesses")
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
 
-def _binary(x: torch.Tensor) -> bool:
-    return bool(((x == 0) | (x == 1)).all())
-
-
-def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
-    """Per-sample costs of ``model`` on ``inputs`` ``(T, B, *step_shape)``.
+def inference_cost(model: nn.Module, inputs: torch.Tensor, *, input_spikes: bool = False) -> dict:
+    """Per-sample costs of ``model`` on ``inputs`` ``(T, B, *step_shape)``, spikes where
+    ``input_spikes`` (the encoder's ``spikes``).
 
     Returns ``dense_macs`` (every weight used as if all inputs were non-zero), ``macs`` (real-valued
     inputs), ``acs`` (accumulates triggered by spikes: a spike times its fan-out),
@@ -50,6 +52,7 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
     batch = inputs.shape[1]
     counts = defaultdict(float)
     layers = []
+    spike_fed = {id(module) for module in model.spike_fed(input_spikes)} if isinstance(model, EmitsSpikes) else set()
 
     def linear_or_conv(module, args, output):
         x = args[0]
@@ -62,9 +65,9 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor) -> dict:
             dense = output.numel() * module.in_features
             triggered = lambda: (x != 0).sum().item() * module.out_features  # noqa: E731
         counts["dense_macs"] += dense
-        if _binary(x):  # spikes: each one adds a weight to every target, no multiplication
+        if id(module) in spike_fed:  # each spike adds a weight to every target, no multiplication
             operations = triggered()
-            accesses = 3 * operations  # weight read, target sum read and write
+            accesses = 2 * operations + output.numel()  # weight and spike reads, one write per output
             counts["acs"] += operations
             layers.append({"layer": type(module).__name__, "dense_macs": dense / batch, "acs": operations / batch,
                            "memory_accesses": accesses / batch})
