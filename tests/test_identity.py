@@ -11,7 +11,7 @@ import pytest
 
 from neurocomp.runs import identity
 from neurocomp.core.config import TrainConfig, resolve
-from neurocomp.runs.identity import canonical, completed_config, run_id
+from neurocomp.runs.identity import asked_config, canonical, completed_config, run_id
 from neurocomp.core.registry import MODELS, ModelInfo, Registry
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -102,6 +102,6 @@ def test_every_committed_record_keeps_its_id():
     moved = []
     for path in committed_records():
         record = json.loads(path.read_text())
-        if run_id(record["config"]) != record["run_id"] or record["run_id"] != path.parent.name:
+        if run_id(asked_config(record)) != record["run_id"] or record["run_id"] != path.parent.name:
             moved.append(path.parent.name)
     assert not moved, f"{len(moved)} committed run ids moved, e.g. {moved[:3]}: declare a neutral value or migrate"

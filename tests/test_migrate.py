@@ -116,3 +116,24 @@ def test_a_kill_between_writing_the_record_and_renaming_its_folder_is_finished_n
 def test_migrate_on_a_folder_without_runs_is_one_line(tmp_path, capsys):
     assert main(["migrate", str(tmp_path / "nothing")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+BUDGET = Path(__file__).parent / "data" / "records-19e16fa-budget"  # two real 10k-budget runs of the cross-paradigm sweep
+
+
+def test_a_budget_run_keeps_its_place_only_where_the_floors_fit_it_the_same_widths(tmp_path):
+    """Made at 19e16fa (before floors): the LSTM's fitted width is the same under the floors, so it
+    is today's run; the MLP's second layer was 2 units (now 8): it stays a run of the old rule."""
+    shutil.copytree(BUDGET / "runs", tmp_path / "runs")
+    assert len(migrate(tmp_path).migrated) == 2
+    records = {record.identity[1]: record for record in load_runs(tmp_path)}
+    lstm, mlp = records["lstm"], records["mlp"]
+    assert lstm.params["asked"] == {"hidden_size": 40} and lstm.config["sizing"] == "floors"
+    assert mlp.params["asked"] == {"hidden": [1024, 128]} and mlp.config["sizing"] == "scaled"
+    today = {"dataset": {"name": "breast"}, "params": "10k", "train": {"epochs": 15, "lr": 1.0e-3}}
+    from neurocomp.core.config import resolve
+
+    asked = resolve({**today, "model": "lstm", "encoder": "rows"}).to_dict()
+    assert run_id(asked) == lstm.run_id
+    assert run_id(resolve({**today, "model": "mlp", "encoder": "static"}).to_dict()) != mlp.run_id
+    assert run_id(resolve({**today, "model": "mlp", "encoder": "static", "sizing": "scaled"}).to_dict()) == mlp.run_id

@@ -112,6 +112,9 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     params: Optional[int] = None  # trainable parameter budget: the model's width is chosen to meet it
     params_tolerance: float = TOLERANCE  # how far (a fraction of params) the closest width may land from it
+    # How a budget sets the widths: floors (no scaled layer under the model's floor) or scaled (every
+    # entry in proportion, as before floors existed: the MLP's second layer could fall to 1-6 units).
+    sizing: Literal["floors", "scaled"] = field(default="floors", metadata={"neutral": "scaled"})
     out: str = "results"
 
     def to_dict(self) -> dict:
@@ -261,6 +264,7 @@ def resolve(raw: dict) -> RunConfig:
         train=train,
         params=None if raw.get("params") is None else parse_count(raw["params"]),
         params_tolerance=_tolerance(raw.get("params_tolerance", TOLERANCE)),
+        sizing=coerce(raw.get("sizing", "floors"), typing.get_type_hints(RunConfig)["sizing"], "sizing"),
         out=coerce(raw.get("out", RunConfig.out), str, "out"),
     )
 

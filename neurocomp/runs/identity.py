@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..core.config import DatasetConfig, EvalConfig, TrainConfig, builder_options
+from ..core.config import DatasetConfig, EvalConfig, RunConfig, TrainConfig, builder_options
 from ..core.errors import UsageError
 from ..core.registry import ENCODERS, MODELS, Registry
 
@@ -41,7 +41,8 @@ RUNTIME_KEYS = {("train", "device"), ("train", "threads"), ("model", "backend"),
                 ("dataset", "download"), ("dataset", "verify"), ("out",), ("params_tolerance",)}
 IDENTITY_KEYS = (("dataset", "name"), ("model", "name"), ("encoder", "name"), ("train", "seed"))
 _SECTIONS = {"dataset": DatasetConfig, "train": TrainConfig, "eval": EvalConfig}
-_TOP_LEVEL = {"params": None}  # top-level keys besides the sections, with their behaviour-preserving value
+_TOP_LEVEL = {"params": None, "sizing": "scaled"}  # top-level keys besides the sections, at their behaviour-preserving value
+_BUDGET_ONLY = {"sizing"}  # top-level keys that change nothing without a --params budget
 
 
 def _plain(value: Any) -> Any:
@@ -85,6 +86,8 @@ def canonical(config: dict) -> dict:
         if (section,) in RUNTIME_KEYS:
             continue
         if not isinstance(values, dict):
+            if section in _BUDGET_ONLY and config.get("params") is None:
+                continue
             if section not in _TOP_LEVEL or _plain(values) != _plain(_TOP_LEVEL[section]):
                 form[section] = _plain(values)
             continue
@@ -108,6 +111,26 @@ def run_id(config: dict) -> str:
     dataset, model, encoder, seed = names
     dataset = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(dataset).stem if dataset.endswith(".npz") else dataset)
     return f"{dataset}-{model}-{encoder}-s{seed}-{digest}"
+
+
+def widths(config: RunConfig) -> dict:
+    """The width options a ``--params`` budget fits, as the config asks for them: ``{option: value}``
+    (JSON's view), empty without a budget. A budget run's record holds the fitted widths in its
+    config and these in ``params.asked``, since its id names the run as asked."""
+    declared = MODELS.get(config.model.name).meta.width
+    if config.params is None or declared is None:
+        return {}
+    return {declared: _plain(config.model.options[declared])}
+
+
+def asked_config(record: dict) -> dict:
+    """The config (nested dict) a record's id was made from: its config, with the width options a
+    budget fitted put back as they were asked (``params.asked``)."""
+    config = record["config"]
+    asked = (record.get("params") or {}).get("asked")
+    if not asked:
+        return config
+    return {**config, "model": {**config["model"], **asked}}
 
 
 def completed_config(config: dict) -> dict:

@@ -3,7 +3,10 @@
 Each migration is numbered by the schema it produces and written once, here:
 
     3  the run id hashes the canonical config (neurocomp.runs.identity); the config gains every key it
-       lacked at its behaviour-preserving value; every file's sha256 is recorded.
+       lacked at its behaviour-preserving value; every file's sha256 is recorded; a budget run
+       records the widths it asked for (``params.asked``), found by giving back its old id, and
+       its sizing rule: ``scaled`` (as before floors), or ``floors`` where that rule fits it the
+       same widths, so a sweep finds it done only if it trained what the sweep asks for today.
 
 A migration is atomic per run: the new ``run.json`` is written beside the old one and renamed over
 it, then the folder is renamed to the new id. A kill between the two leaves a record whose id is
@@ -14,6 +17,7 @@ call changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -23,13 +27,55 @@ from typing import Callable
 
 from ..core.errors import UsageError
 from ..core.files import evidence, hold_back, write_json
-from .identity import completed_config, run_id
+from ..core.config import builder_options, resolve
+from ..core.registry import MODELS
+from ..training.assemble import build
+from .identity import RUNTIME_KEYS, asked_config, completed_config, run_id
 from .record import SCHEMA, RunRecord
 
 
+def _schema_2_id(config: dict) -> str:
+    """The id a schema-2 record was given: the sha1 of its whole config less the runtime keys (frozen
+    here as it was, so a migration can tell which config made an old id)."""
+    essential = {section: {k: v for k, v in values.items() if (section, k) not in RUNTIME_KEYS} if isinstance(values, dict)
+                 else values for section, values in config.items() if (section,) not in RUNTIME_KEYS}
+    digest = hashlib.sha1(json.dumps(essential, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{run_id(config).rsplit('-', 1)[0]}-{digest}"
+
+
+def _asked_before_3(data: dict) -> dict:
+    """A schema-2 budget run's width options as asked. Its config holds the widths the budget fitted,
+    while its id was made from those asked; a sweep over budgets asks for the model's defaults, which
+    are taken when they give back the record's id. UsageError (the record cannot be placed) else."""
+    config = data["config"]
+    option = MODELS.get(config["model"]["name"]).meta.width
+    default = builder_options(MODELS.get(config["model"]["name"]).builder)[option].default
+    asked = {option: json.loads(json.dumps(default))}
+    if _schema_2_id(asked_config({**data, "params": {"asked": asked}})) != data["run_id"]:
+        raise UsageError(f"its budget fitted model.{option}, and no width its id could have been made from is known")
+    return asked
+
+
+def _sizing(data: dict) -> str:
+    """A budget run sized before floors existed (``sizing: scaled``) is one of ``floors`` too where
+    the floor rule fits it the very widths it trained with: then it is what a sweep asks for today."""
+    config = resolve({**asked_config(data), "sizing": "floors"})
+    dataset = data["dataset"]
+    try:
+        build(config, tuple(dataset["sample_shape"]), len(dataset["class_names"]), dataset.get("multi_label", False))
+    except UsageError:  # under the model's floor, or no width within the tolerance: not the same run
+        return "scaled"
+    fitted = {option: json.loads(json.dumps(config.model.options[option])) for option in data["params"]["asked"]}
+    return "floors" if all(fitted[option] == data["config"]["model"][option] for option in fitted) else "scaled"
+
+
 def _to_3(data: dict, folder: Path) -> dict:
-    config = completed_config(data["config"])
-    return {**data, "config": config, "run_id": run_id(config), "files": evidence(folder)}
+    params = dict(data.get("params") or {})
+    upgraded = {**data, "params": params, "config": completed_config(data["config"])}
+    if params.get("target") is not None and "asked" not in params:
+        params["asked"] = _asked_before_3(data)
+        upgraded["config"]["sizing"] = _sizing(upgraded)
+    return {**upgraded, "run_id": run_id(asked_config(upgraded)), "files": evidence(folder)}
 
 
 # schema produced -> (what changes, how); applied in order from the record's schema + 1
@@ -90,7 +136,7 @@ def migrate(root: str | Path, *, dry_run: bool = False) -> Outcome:
             continue
         try:
             new, applied = upgraded(data, folder)
-            target = run_id(new["config"])
+            target = run_id(asked_config(new))
         except UsageError as error:  # a model or encoder that is not installed here
             outcome.refused.append((folder.name, str(error)))
             continue

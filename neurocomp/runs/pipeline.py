@@ -30,7 +30,7 @@ from .sinks import DiskSink
 from ..training.losses import training_loss
 from ..training.metrics import parameter_counts
 from ..training.operating_points import operating_points
-from .identity import run_id
+from .identity import run_id, widths
 from .record import RunRecord, code_version
 from ..training.trainer import evaluate, fit
 
@@ -114,6 +114,7 @@ def _execute(config: RunConfig, progress: bool, sink) -> RunRecord:
     # The id comes from the config as asked (a --params width chosen below does not change it),
     # so a sweep knows every run's folder before running it.
     directory = run_dir(config)
+    asked = widths(config)  # before prepare() fits them to a --params budget
     sink = sink or DiskSink(directory)
     device, dataset, encoder, model, splits = prepare(config)
     described = describe(model)  # also compiles any kernel on first use, before any timing starts
@@ -135,7 +136,8 @@ def _execute(config: RunConfig, progress: bool, sink) -> RunRecord:
             "sizes": {name: len(split) for name, split in splits.items()},
         },
         encoder={"steps": encoder.steps, "step_shape": list(encoder.step_shape)},
-        params={**parameter_counts(model), **effective_synapses(described), "target": config.params},
+        params={**parameter_counts(model), **effective_synapses(described), "target": config.params,
+                **({"asked": asked} if config.params is not None else {})},
         model=described,
         seed=config.train.seed,
         device=device_name(device),

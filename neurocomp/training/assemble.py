@@ -64,7 +64,7 @@ def _width_option(config: RunConfig) -> str:
 
 def _fit_width(config: RunConfig, option: str, make: Callable[[dict], torch.nn.Module]) -> int | tuple[int, ...]:
     base = config.model.options[option]
-    floor = MODELS.get(config.model.name).meta.floor
+    floor = MODELS.get(config.model.name).meta.floor if config.sizing == "floors" else 1
     counts: dict[int, Optional[int]] = {}
 
     def count_at(width: int) -> Optional[int]:
