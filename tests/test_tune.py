@@ -181,3 +181,55 @@ def test_a_killed_tune_resumes_with_every_finished_trial_kept_once(tmp_path):
     after = _finished_trials(storage)
     assert len(after) == 6  # the budget, counted once
     assert all(after[key] == params for key, params in before.items())  # what finished before is kept as it was
+
+
+def _tune_command(path, out):
+    return [sys.executable, "-m", "neurocomp", "tune", str(path), "--out", str(out), "--quiet", "--no-rerun"]
+
+
+def test_two_processes_on_one_new_storage_finish_exactly_the_trials_with_no_duplicate(tmp_path):
+    """Both create the storage at once (one waits on the other's lock), reserve trials in it before
+    training them (no overshoot), and draw values seeded by trial number (no duplicate)."""
+    npz = make_npz(tmp_path / "tiny.npz")
+    path = write_tune(tmp_path / "t.yaml", npz, trials=6, models=["mlp"],
+                      base={"train": {"epochs": 1, "batch_size": 32, "threads": 1}})
+    out = tmp_path / "res"
+    processes = [subprocess.Popen(_tune_command(path, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-2000:]
+    finished = _finished_trials(f"sqlite:///{out / 'tune' / 't.db'}")
+    assert len(finished) == 6
+    values = [tuple(sorted(params.items())) for params in finished.values()]
+    assert len(set(values)) == len(values)
+
+
+def test_a_trial_left_running_by_a_killed_process_is_failed_and_replaced(npz_2d, tmp_path, monkeypatch):
+    from neurocomp.runs import tune as tune_module
+
+    monkeypatch.setattr(tune_module, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(tune_module, "GRACE_SECONDS", 2)
+    monkeypatch.setattr(tune_module, "POLL_SECONDS", 0.5)
+    path = write_tune(tmp_path / "t.yaml", npz_2d, trials=2, models=["mlp"], base={"train": {"epochs": 1, "batch_size": 32}})
+    storage_url = f"sqlite:///{tmp_path / 't.db'}"
+    tune = load_tune(path)
+    name = tune_module.study_name(tune, str(npz_2d), tune.variants[0])
+    storage = tune_module.open_storage(storage_url)
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    orphan = study.ask()  # a trial whose process was killed: running, its heartbeat stopped
+    storage.record_heartbeat(orphan._trial_id)
+    time.sleep(3)
+    outcome = tune_module.tune_study(str(path), str(npz_2d), 0, 2, storage_url, 1)
+    states = [t.state.name for t in optuna.load_study(study_name=name, storage=storage_url).trials]
+    assert outcome["finished"] == 2 and states[0] == "FAIL" and states.count("RUNNING") == 0
+
+
+def test_fewer_trials_than_a_study_has_finished_is_one_line(npz_2d, tmp_path, capsys):
+    path = write_tune(tmp_path / "t.yaml", npz_2d, trials=2, models=["mlp"], base={"train": {"epochs": 1, "batch_size": 32}})
+    out = tmp_path / "res"
+    assert main(["tune", str(path), "--out", str(out), "--quiet", "--no-rerun"]) == 0
+    capsys.readouterr()
+    assert main(["tune", str(path), "--out", str(out), "--quiet", "--no-rerun", "--trials", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--trials 1 is fewer than the 2 trials" in err

@@ -22,6 +22,7 @@ import copy
 import json
 import multiprocessing
 import os
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ TUNE_KEYS = ("title", "description", "base", "datasets", "models", "objective", 
 COST_QUANTITIES = ("params.trainable", "cost.energy_pj", "cost.energy_with_memory_pj", "cost.macs", "cost.acs",
                    "cost.dense_macs", "cost.memory_accesses")
 HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
+POLL_SECONDS = 5  # how often a process whose budget is taken by live trials looks again
 ONE_CLASS = "one_class_on_validation"  # the constraint: 1 when a trial predicts one class for every validation image
 
 
@@ -168,16 +170,30 @@ def validation_scores(config, report: Callable) -> dict:
 
 def open_storage(url: str):
     """Optuna's RDB storage at ``url`` with a heartbeat (a killed trial is failed, not left running);
-    UsageError when it cannot be opened."""
+    UsageError when it cannot be opened. Several processes may create a new storage at once: for
+    SQLite a file lock beside the database lets one create its tables while the others wait; for a
+    server, a creation that loses the race is tried again."""
     import optuna
+    from filelock import FileLock
 
-    try:
+    def connect():
         with warnings.catch_warnings():  # the heartbeat is marked experimental; it is what makes resuming safe
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                                               engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {})
-    except Exception as error:  # a bad URL, a missing driver, a folder that is not there: one line
-        raise UsageError(f"--storage {url}: cannot be opened ({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
+
+    database = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    for attempt in range(3):
+        try:
+            if database and Path(database).parent.is_dir():
+                with FileLock(f"{database}.lock", timeout=120):
+                    return connect()
+            return connect()
+        except Exception as error:  # a bad URL, a missing driver, a folder that is not there: one line
+            if attempt < 2 and "already exists" in str(error):
+                time.sleep(1 + attempt)  # another process created the tables first
+                continue
+            raise UsageError(f"--storage {url}: cannot be opened ({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
 
 
 def study_name(tune: TuneFile, dataset: str, variant: dict) -> str:
@@ -211,11 +227,17 @@ def tune_study(tune_path: str, dataset: str, variant_index: int, trials: int, st
         study_name=name, storage=storage, load_if_exists=True, directions=directions,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3) if single else optuna.pruners.NopPruner(),
     )
-    # Seeded by how far the study got, so a resumed tune does not replay the trials it already has.
-    study.sampler = optuna.samplers.TPESampler(seed=tune.seeds[0] + len(study.trials))
     history_key = tune.objectives[0].replace(".", "_")
 
     def objective(trial):
+        # The trial is reserved in the storage (its number) before it trains: one whose number comes
+        # after `trials` live or finished ones is surplus, and fails without training.
+        if _ahead_of(study, trial.number) >= trials:
+            trial.set_user_attr("surplus", True)
+            raise Surplus
+        # Seeded by the trial's number: reproducible, and two processes never draw the same values;
+        # the constant liar makes TPE treat running trials as taken.
+        study.sampler = optuna.samplers.TPESampler(seed=tune.seeds[0] + trial.number, constant_liar=True)
         values = {key: suggest(trial, key, spec) for key, spec in space.items()}
         config = resolve(tune.config(dataset, variant, {**values, "train.seed": tune.seeds[0]}))
         config.train.threads = threads or config.train.threads
@@ -233,14 +255,39 @@ def tune_study(tune_path: str, dataset: str, variant_index: int, trials: int, st
         trial.set_user_attr("scores", {k: (None if v != v else v) for k, v in scores.items()})
         return tuple(scores[q] for q in tune.objectives) if not single else scores[tune.objectives[0]]
 
-    remaining = trials - len(_finished(study))
-    if remaining > 0:
-        # Failed trials (a NaN loss, a width that cannot be built) do not count; at most 3x the budget is tried.
-        study.optimize(objective, n_trials=3 * remaining, catch=(RunFailed, UsageError),
-                       callbacks=[optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,
-                                                                                 optuna.trial.TrialState.PRUNED))])
+    # Until the study has `trials` finished trials, whichever process finishes them: a trial that
+    # fails (a NaN loss, a width that cannot be built) or was left running by a killed process (its
+    # heartbeat stops) is replaced; at most 3x the budget is tried.
+    while len(_finished(study)) < trials and _failures(study) < 2 * trials:
+        optuna.storages.fail_stale_trials(study)
+        if _ahead_of(study, None) >= trials:
+            time.sleep(POLL_SECONDS)  # every place is taken by a live trial: wait to see it end
+            continue
+        study.optimize(objective, n_trials=1, catch=(RunFailed, UsageError, Surplus))
     states = [t.state.name for t in study.trials]
-    return {"study": name, "finished": len(_finished(study)), "pruned": states.count("PRUNED"), "failed": states.count("FAIL")}
+    return {"study": name, "finished": len(_finished(study)), "pruned": states.count("PRUNED"), "failed": _failures(study)}
+
+
+class Surplus(Exception):
+    """A trial reserved after the budget was full: it fails without training."""
+
+
+def _ahead_of(study, number: Optional[int]) -> int:
+    """Trials that hold a place in the budget (finished, or running or waiting) numbered below
+    ``number`` (all, for None)."""
+    import optuna
+
+    holding = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING,
+               optuna.trial.TrialState.WAITING)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=holding) if number is None or t.number < number)
+
+
+def _failures(study) -> int:
+    """Trials that failed while training (a surplus trial never trained)."""
+    import optuna
+
+    return sum(1 for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+               if not t.user_attrs.get("surplus"))
 
 
 def best_values(tune: TuneFile, study, variant: dict) -> tuple[dict, list[dict], bool]:
@@ -294,9 +341,16 @@ def run_tune(tune: TuneFile, *, trials: Optional[int], storage: Optional[str], o
     folder = root / "tune"
     folder.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(folder / f'{tune.name}.db').resolve()}"
-    open_storage(url)  # refused in one line before any worker starts; creates the schema once
+    opened = open_storage(url)  # refused in one line before any worker starts; creates the schema once
     jobs = [(str(tune.path), dataset, index, trials, url, threads)
             for dataset in tune.datasets for index in range(len(tune.variants))]
+    existing = set(optuna.get_all_study_names(opened))
+    for _, dataset, index, *_ in jobs:
+        name = study_name(tune, dataset, tune.variants[index])
+        done = len(_finished(optuna.load_study(study_name=name, storage=opened))) if name in existing else 0
+        if done > trials:
+            raise UsageError(f"--trials {trials} is fewer than the {done} trials study {name} has finished; "
+                             f"ask for {done} or more (a study is never cut back)")
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
@@ -305,7 +359,6 @@ def run_tune(tune: TuneFile, *, trials: Optional[int], storage: Optional[str], o
         outcomes = [tune_study(*job) for job in jobs]
     summary = {"tune": str(tune.path), "trials": trials, "objectives": tune.objectives, "storage": url, "studies": []}
     variants, one_class_studies = [], []
-    opened = open_storage(url)
     for (_, dataset, index, *_), outcome in zip(jobs, outcomes):
         variant = tune.variants[index]
         study = optuna.load_study(study_name=outcome["study"], storage=opened)
