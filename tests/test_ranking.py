@@ -7,7 +7,7 @@ import pytest
 
 from neurocomp.cli import main
 from neurocomp.core.errors import UsageError
-from neurocomp.analysis.ranking import rank
+from neurocomp.analysis.ranking import iman_davenport, rank, render_ranking
 
 from conftest import make_npz
 
@@ -51,9 +51,9 @@ def test_too_few_models_or_datasets_is_refused(means):
 def test_table_ranks_end_to_end_with_the_critical_difference_diagram(tmp_path, capsys):
     out = tmp_path / "res"
     for seed in (0, 1):
-        data = make_npz(tmp_path / f"set{seed}.npz", seed=seed)
-        for model in ("mlp", "cnn", "gru"):
-            assert main(["run", str(data), "--model", model, "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+        data = make_npz(tmp_path / f"set{seed}.npz", seed=seed, sizes=(256, 64, 64))  # enough to learn both classes
+        for model in ("cnn", "gru", "lstm"):
+            assert main(["run", str(data), "--model", model, "--epochs", "5", "--lr", "3e-3", "--batch-size", "16", "--out", str(out), "--quiet"]) == 0
     capsys.readouterr()
     figure = tmp_path / "cd.png"
     assert main(["table", str(out), "--ranks", "--figure", str(figure)]) == 0
@@ -61,8 +61,26 @@ def test_table_ranks_end_to_end_with_the_critical_difference_diagram(tmp_path, c
     assert "average rank" in printed and "Friedman's test" in printed and "on 2 datasets" in printed
     assert figure.exists() and figure.with_suffix(".svg").exists()
     # A model with two rows on one dataset cannot be ranked: one line, exit 2.
-    assert main(["run", str(tmp_path / "set0.npz"), "--model", "mlp", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    assert main(["run", str(tmp_path / "set0.npz"), "--model", "cnn", "--epochs", "6", "--out", str(out), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["table", str(out), "--ranks"]) == 2
     assert "has several rows" in capsys.readouterr().err
     assert main(["table", str(out), "--figure", str(figure)]) == 2
+
+
+def test_iman_davenport_matches_demsars_worked_example_and_perfect_agreement():
+    # Demšar 2006, section 3.2.2: four classifiers on 14 data sets, chi2_F = 9.28 gives F_F = 3.69,
+    # above F(3, 39)'s critical value 2.85 at alpha = .05.
+    statistic, p = iman_davenport(9.28, 14, 4)
+    assert statistic == pytest.approx(3.69, abs=5e-3) and p < 0.05
+    assert iman_davenport(2.0, 14, 4)[1] > 0.05
+    # The four-dataset example above: every dataset ranks a, b, c alike, so chi2 = N (k - 1) and F is infinite.
+    assert iman_davenport(8.0, 4, 3) == (math.inf, 0.0)
+
+
+def test_a_model_that_predicted_one_class_is_listed_and_left_out_of_the_ranks():
+    means = {(d, m): value for d, base in zip("wxyz", (0.9, 0.8, 0.7, 0.95))
+             for m, value in (("a", base), ("b", base - 0.05), ("c", base - 0.1), ("ltc", base - 0.3))}
+    ranking = rank(means, "test.auc", one_class={"ltc": ["x"]})
+    assert ranking.models == ["a", "b", "c"] and list(ranking.average_ranks) == [1.0, 2.0, 3.0]
+    assert "Left out of the ranks and the diagram (a row predicted one class): ltc (x)." in render_ranking(ranking)
