@@ -335,13 +335,19 @@ def _panels(runs: list[RunRecord], kind: str, output: Path, metric: str) -> Path
 def save(figure, path: str | Path, suffixes: tuple[str, ...] = (".png", ".svg"), dpi: int = 130) -> list[Path]:
     """Write ``figure`` as ``path`` with each of ``suffixes`` (each atomically: a temp file, then a
     rename, so a reader never sees half a figure); the paths written. UsageError when one cannot be."""
+    import matplotlib
+
     written = []
     for suffix in suffixes:
         output = Path(path).with_suffix(suffix)
         temporary = output.with_name(f".{output.name}.tmp{suffix}")
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
+            # No date and fixed element ids: the same records give the same bytes, so a regenerated
+            # report leaves its figures unchanged in git.
+            with matplotlib.rc_context({"svg.hashsalt": "neurocomp"}):
+                figure.savefig(temporary, dpi=dpi, bbox_inches="tight",
+                               metadata={"Date": None} if suffix in (".svg", ".pdf") else None)
             temporary.replace(output)
         except OSError as error:
             raise UsageError(f"cannot write {output}: {error.strerror or error}") from None
