@@ -280,3 +280,31 @@ def test_a_row_at_chance_or_one_class_is_kept_off_the_pareto_front(tmp_path):
     low, high = auc_interval([noise])[1:]
     assert low < 0.5 < high and "contains .5" in off_the_front(Group("d", "m", "e", {}, [noise]))
     assert "one class" in off_the_front(Group("d", "m", "e", {}, [collapsed]))
+
+
+def test_a_multi_class_row_gets_a_macro_auc_interval_matching_scikit_learn(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from neurocomp.analysis.table import auc_interval
+
+    rng = np.random.default_rng(1)
+    labels = np.arange(90) % 3
+
+    def record(name, seed, sharpness):
+        folder = tmp_path / f"{name}{seed}"
+        folder.mkdir()
+        logits = sharpness * np.eye(3)[labels] + rng.normal(size=(90, 3))
+        probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        np.savez(folder / "predictions.npz", test_labels=labels, test_probabilities=probabilities)
+        config = {"dataset": {"name": "retina"}, "model": {"name": name}, "encoder": {"name": "e"}, "train": {"seed": seed}}
+        run = RunRecord(run_id=f"{name}{seed}", status="completed", config=config, dataset={"positive": None},
+                        metrics={"test": {}}, directory=folder)
+        return run, roc_auc_score(labels, probabilities, multi_class="ovr", average="macro")
+
+    better = [record("cnn", seed, 2.0) for seed in (0, 1)]
+    worse = [record("mlp", seed, 0.5) for seed in (0, 1)]
+    difference, low, high = paired_auc_difference([run for run, _ in better], [run for run, _ in worse])
+    expected = np.mean([a - b for (_, a), (_, b) in zip(better, worse)])
+    assert difference == pytest.approx(expected) and low < difference < high and low > 0
+    mean, low, high = auc_interval([run for run, _ in better])
+    assert mean == pytest.approx(np.mean([auc for _, auc in better])) and low < mean < high

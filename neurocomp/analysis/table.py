@@ -101,15 +101,17 @@ def paired_auc_difference(
     by every seed and both models (they all saw the same test set, so their errors are correlated),
     and resamples the seeds (the spread between training runs is part of the uncertainty).
     Resampling the cases independently per seed, as this function once did, treats k seeds as k
-    independent test sets and narrows the interval by up to sqrt(k). None without pairs.
+    independent test sets and narrows the interval by up to sqrt(k). A multi-class task's AUC is the
+    macro average of its one-vs-rest AUCs (scikit-learn's ``multi_class="ovr"``), each computed on the
+    same resampled cases. None without pairs (or for a multi-label set).
 
     Written here rather than with ``scipy.stats.bootstrap``, which resamples a single level.
     """
     by_seed = {run.identity[3]: run for run in reference}
-    pairs = []  # per seed: positives (N,), scores of each draw of both models (D, N)
+    pairs = []  # per seed: outcomes (K, N), scores of each draw of both models (D, K, N)
     for run in runs:
         other = by_seed.get(run.identity[3])
-        mine, theirs = _binary_scores(run), _binary_scores(other) if other else None
+        mine, theirs = _class_scores(run), _class_scores(other) if other else None
         if mine is None or theirs is None or not np.array_equal(mine[0], theirs[0]):
             continue
         pairs.append((mine[0], mine[1], theirs[1]))
@@ -118,9 +120,9 @@ def paired_auc_difference(
 
 def auc_interval(runs: list[RunRecord], *, replicates: int = 2000, seed: int = 0) -> Optional[tuple[float, float, float]]:
     """The test AUC of a row's runs (mean over seeds) and its 95% two-level bootstrap interval (test
-    cases and seeds, as :func:`paired_auc_difference`); None where no run has binary test
+    cases and seeds, as :func:`paired_auc_difference`); None where no run has saved test
     predictions. Compared with a scorer that ranks nothing (AUC .5 on every resample)."""
-    scored = [scores for scores in map(_binary_scores, runs) if scores is not None]
+    scored = [scores for scores in map(_class_scores, runs) if scores is not None]
     pairs = [(positive, mine, np.zeros_like(mine[:1])) for positive, mine in scored]  # constant scores: AUC .5
     result = _two_level_bootstrap(pairs, replicates, seed)
     return None if result is None else tuple(value + 0.5 for value in result)
@@ -137,27 +139,32 @@ def off_the_front(group: Group) -> Optional[str]:
     return None
 
 
-def _binary_scores(run: RunRecord) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """(is positive (N,), positive-class scores of each draw (D, N)) of a run's test split; None
-    without saved predictions or without a positive class (multi-class AUC has no single score)."""
+def _class_scores(run: RunRecord) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """A run's test split as one-vs-rest tasks: (outcomes (K, N) bool, scores of each draw
+    (D, K, N)); K = 1 for a binary task (its positive class), the classes of a multi-class one; None
+    without saved predictions, or for a multi-label set."""
     predictions = run.predictions(draws=True)
-    positive = run.dataset.get("positive")
-    if predictions is None or positive is None:
+    if predictions is None or run.dataset.get("multi_label"):
         return None
-    return predictions[0] == positive, predictions[1][..., positive]
+    labels, probabilities = predictions
+    positive = run.dataset.get("positive")
+    classes = [positive] if positive is not None else list(range(probabilities.shape[-1]))
+    return (np.stack([labels == k for k in classes]),
+            np.stack([probabilities[..., k] for k in classes], axis=1))
 
 
 def _two_level_bootstrap(pairs: list, replicates: int, seed: int) -> Optional[tuple[float, float, float]]:
     """Mean over seeds of AUC(mine) - AUC(theirs), and its 95% interval, from ``pairs`` (per seed:
-    positives (N,), scores (D, N) of both) resampling the shared test cases and then the seeds."""
-    if not pairs or any(len(pair[0]) != len(pairs[0][0]) for pair in pairs):
+    outcomes (K, N), scores (D, K, N) of both) resampling the shared test cases and then the seeds."""
+    if not pairs or any(pair[0].shape != pairs[0][0].shape for pair in pairs):
         return None
+    cases_count = pairs[0][0].shape[1]
     rng = np.random.default_rng(seed)
-    cases = rng.integers(0, len(pairs[0][0]), size=(replicates, len(pairs[0][0])))  # shared by seeds and models
-    every = np.arange(len(pairs[0][0]))[None]
+    cases = rng.integers(0, cases_count, size=(replicates, cases_count))  # shared by seeds and models
+    every = np.arange(cases_count)[None]
 
-    def difference(positive, mine, theirs, rows):  # AUC(mine) - AUC(theirs) on each row of case indices
-        return _draws_auc(positive[rows], mine, rows) - _draws_auc(positive[rows], theirs, rows)
+    def difference(outcomes, mine, theirs, rows):  # AUC(mine) - AUC(theirs) on each row of case indices
+        return _macro_auc(outcomes, mine, rows) - _macro_auc(outcomes, theirs, rows)
 
     per_seed = np.stack([difference(*pair, cases) for pair in pairs], axis=1)
     observed = np.mean([difference(*pair, every)[0] for pair in pairs])
@@ -165,6 +172,11 @@ def _two_level_bootstrap(pairs: list, replicates: int, seed: int) -> Optional[tu
     differences = np.take_along_axis(per_seed, chosen, axis=1).mean(axis=1)  # (replicates,)
     low, high = np.nanpercentile(differences, [2.5, 97.5])
     return float(observed), float(low), float(high)
+
+
+def _macro_auc(outcomes: np.ndarray, scores: np.ndarray, cases: np.ndarray) -> np.ndarray:
+    """The mean over the one-vs-rest tasks (K) of :func:`_draws_auc` on each row of ``cases``."""
+    return np.mean([_draws_auc(outcome[cases], scores[:, k], cases) for k, outcome in enumerate(outcomes)], axis=0)
 
 
 def _draws_auc(is_positive: np.ndarray, scores: np.ndarray, cases: np.ndarray) -> np.ndarray:
