@@ -67,3 +67,27 @@ def test_medmnist_export_of_a_custom_file_is_refused(npz_2d, tmp_path, capsys):
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert main(["export", str(run_dir), "--medmnist"]) == 2
     assert "not an official MedMNIST set" in capsys.readouterr().err
+
+
+def test_medmnist_export_reads_the_file_the_run_read_and_refuses_a_failed_run(tmp_path, capsys, monkeypatch):
+    from conftest import make_npz
+
+    data = tmp_path / "data"
+    data.mkdir()
+    make_npz(data / "breastmnist.npz")
+    monkeypatch.setenv("NEUROCOMP_DATA_DIR", str(data))  # found through the environment, not the config
+    assert main(["run", "breast", "--model", "mlp", "--out", str(tmp_path / "res"), "--epochs", "1", "--quiet",
+                 "--set", "dataset.verify=false"]) == 0
+    monkeypatch.delenv("NEUROCOMP_DATA_DIR")
+    (run_dir,) = (tmp_path / "res" / "runs").iterdir()
+    capsys.readouterr()
+    assert main(["export", str(run_dir), "--medmnist", "--output", str(tmp_path / "scored")]) == 0
+    assert list((tmp_path / "scored").glob("breastmnist_test_*.csv"))
+
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    (failed / "run.json").write_text(json.dumps({**record, "status": "failed", "metrics": {}}))
+    assert main(["export", str(failed), "--medmnist", "--output", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "failed run with no saved predictions" in err and not (tmp_path / "none").exists()

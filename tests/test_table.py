@@ -308,3 +308,14 @@ def test_a_multi_class_row_gets_a_macro_auc_interval_matching_scikit_learn(tmp_p
     assert difference == pytest.approx(expected) and low < difference < high and low > 0
     mean, low, high = auc_interval([run for run, _ in better])
     assert mean == pytest.approx(np.mean([auc for _, auc in better])) and low < mean < high
+
+
+def test_a_report_that_fails_on_a_placeholder_leaves_no_file(trained_results, capsys):
+    sweep = trained_results / "typo.yaml"
+    sweep.write_text((trained_results / "s.yaml").read_text().split("title:")[0]
+                     + "title: Typo\ndescription: The CNN reaches {cnn:test.aucc}.\n")
+    output = trained_results / "typo" / "REPORT.md"
+    assert main(["report", str(sweep), "--results", str(trained_results / "res"), "--output", str(output),
+                 "--allow-dirty"]) == 2
+    assert "no run of that row has test.aucc" in capsys.readouterr().err
+    assert not (trained_results / "typo").exists()

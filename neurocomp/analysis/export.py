@@ -75,11 +75,17 @@ def export_medmnist(run_dir: str | Path, output: str | Path | None = None) -> di
     from ..runs.record import RunRecord
 
     record = RunRecord.read(run_dir)
+    if record.status != "completed" or record.predictions("test") is None:
+        raise UsageError(f"{record.directory} is a {record.status} run with no saved predictions; only a completed "
+                         "run can be scored")
     name, size = record.config["dataset"]["name"], record.config["dataset"].get("size", 28)
     info = DATASETS.get(name)
     if info is None or not info.downloadable:
         raise UsageError(f"dataset {name!r} is not an official MedMNIST set; MedMNIST's Evaluator cannot score it")
-    folder = data_dir(record.config["dataset"].get("data_dir"))
+    # The file the run read, where it still is; else the data folder the run was configured with.
+    recorded = Path(record.dataset.get("path") or "")
+    folder = recorded.parent if recorded.name == info.filename(size) and recorded.is_file() else \
+        data_dir(record.config["dataset"].get("data_dir"))
     if not (folder / info.filename(size)).exists():
         raise UsageError(f"MedMNIST's Evaluator reads the labels from {folder / info.filename(size)}, which is not there")
     from medmnist import Evaluator

@@ -45,14 +45,19 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
     output = Path(output)
     figures = Path(figures) if figures is not None else output.parent / "figures"
     all_runs = {run.run_id: run for run in load_runs(results)}
-    sections = []
-    used = []
+    studies = []  # (path, sweep, ids wanted, runs recorded, reported rows, filled description)
     for path in sweep_paths:
         sweep = load_sweep(path)
         wanted = run_ids(sweep)
         runs = [all_runs[name] for name in sorted(wanted) if name in all_runs]
-        used += runs
         reported = load_reported(sweep.reported) if sweep.reported else []
+        # Every placeholder is filled before any figure is drawn: a typo stops the report, no file written.
+        prose = fill(sweep.description.strip(), runs, reported, sweep.reference or reference) if sweep.description else None
+        studies.append((path, sweep, wanted, runs, reported, prose))
+    sections = []
+    used = []
+    for path, sweep, wanted, runs, reported, prose in studies:
+        used += runs
         sections += ["", f"## {sweep.title}", "", f"Sweep: `{path}` ({len(runs)} of {len(wanted)} runs recorded).", ""]
         if runs or reported:
             compared = sweep.reference or reference  # the sweep's own reference, else the command's
@@ -65,8 +70,8 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
             sections += [f"![test AUC vs trainable parameters]({figure.relative_to(output.parent)})", ""]
         if len({run.identity[0] for run in runs}) > 1:
             sections += _across_datasets(runs, figures / Path(path).stem, output.parent)
-        if sweep.description:
-            sections += [fill(sweep.description.strip(), runs, reported, sweep.reference or reference), ""]
+        if prose:
+            sections += [prose, ""]
     text = "\n".join(_preamble(title, results, used, dirty=dirty) + sections).rstrip() + "\n"
     atomic_write(output, lambda stream: stream.write(text.encode()))
     return output
