@@ -4,6 +4,7 @@ and its CfC and LIF kernels are compiled there from scratch (each includes a sha
 checked against the libraries (ncps, snnTorch)."""
 
 import shutil
+import site
 import subprocess
 import sys
 import zipfile
@@ -49,8 +50,13 @@ def test_the_wheel_ships_and_builds_the_kernels(tmp_path):
     assert sources <= shipped, f"missing from the wheel: {sorted(sources - shipped)}"
 
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", "--system-site-packages", str(venv))
+    run(sys.executable, "-m", "venv", str(venv))
     python = venv / "bin" / "python"
+    # The packages of the environment running the tests (torch, ncps, ...), after the venv's own:
+    # --system-site-packages would show a venv's base interpreter, which has none of them. A path
+    # line does not run that folder's .pth files, so an editable neurocomp there stays out of sight.
+    inner = run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
+    Path(inner, "outer-environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     run(str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel))
     # A fresh extension cache: the kernels compile from the installed sources, not an earlier build.
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "TORCH_EXTENSIONS_DIR": str(tmp_path / "ext")}
