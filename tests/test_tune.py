@@ -233,3 +233,22 @@ def test_fewer_trials_than_a_study_has_finished_is_one_line(npz_2d, tmp_path, ca
     assert main(["tune", str(path), "--out", str(out), "--quiet", "--no-rerun", "--trials", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--trials 1 is fewer than the 2 trials" in err
+
+
+def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_replaced(npz_2d, tmp_path, monkeypatch):
+    """Optuna never fails a running trial without a heartbeat row; a process killed between creating
+    the trial and its first beat left one such trial per study running forever."""
+    from neurocomp.runs import tune as tune_module
+
+    monkeypatch.setattr(tune_module, "GRACE_SECONDS", 1)
+    monkeypatch.setattr(tune_module, "POLL_SECONDS", 0.5)
+    path = write_tune(tmp_path / "t.yaml", npz_2d, trials=1, models=["mlp"], base={"train": {"epochs": 1, "batch_size": 32}})
+    storage_url = f"sqlite:///{tmp_path / 't.db'}"
+    tune = load_tune(path)
+    name = tune_module.study_name(tune, str(npz_2d), tune.variants[0])
+    study = optuna.create_study(study_name=name, storage=tune_module.open_storage(storage_url), direction="maximize")
+    study.ask()  # running, and no heartbeat ever recorded
+    time.sleep(1.5)
+    outcome = tune_module.tune_study(str(path), str(npz_2d), 0, 1, storage_url, 1)
+    states = [t.state.name for t in optuna.load_study(study_name=name, storage=storage_url).trials]
+    assert outcome["finished"] == 1 and states == ["FAIL", "COMPLETE"]

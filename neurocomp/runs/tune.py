@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import time
 import warnings
+from datetime import datetime
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +231,11 @@ def tune_study(tune_path: str, dataset: str, variant_index: int, trials: int, st
     history_key = tune.objectives[0].replace(".", "_")
 
     def objective(trial):
+        # A first heartbeat, then the mark that this trial's process is alive: Optuna fails a running
+        # trial whose heartbeat went stale, but never one killed before its first beat (no heartbeat
+        # at all), which _fail_unstarted catches by the missing mark.
+        storage.record_heartbeat(trial._trial_id)
+        trial.set_user_attr("started", True)
         # The trial is reserved in the storage (its number) before it trains: one whose number comes
         # after `trials` live or finished ones is surplus, and fails without training.
         if _ahead_of(study, trial.number) >= trials:
@@ -260,6 +266,7 @@ def tune_study(tune_path: str, dataset: str, variant_index: int, trials: int, st
     # heartbeat stops) is replaced; at most 3x the budget is tried.
     while len(_finished(study)) < trials and _failures(study) < 2 * trials:
         optuna.storages.fail_stale_trials(study)
+        _fail_unstarted(study)
         if _ahead_of(study, None) >= trials:
             time.sleep(POLL_SECONDS)  # every place is taken by a live trial: wait to see it end
             continue
@@ -280,6 +287,20 @@ def _ahead_of(study, number: Optional[int]) -> int:
     holding = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING,
                optuna.trial.TrialState.WAITING)
     return sum(1 for t in study.get_trials(deepcopy=False, states=holding) if number is None or t.number < number)
+
+
+def _fail_unstarted(study) -> None:
+    """Fail the running trials that never reached the objective (no "started" mark) and began
+    more than the grace period ago: their process died before their first heartbeat."""
+    import optuna
+
+    now = datetime.now()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if "started" not in trial.user_attrs and (now - trial.datetime_start).total_seconds() > GRACE_SECONDS:
+            try:
+                study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # another process failed it first
 
 
 def _failures(study) -> int:
