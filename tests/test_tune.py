@@ -205,21 +205,24 @@ def test_two_processes_on_one_new_storage_finish_exactly_the_trials_with_no_dupl
     assert len(set(values)) == len(values)
 
 
-def test_a_trial_left_running_by_a_killed_process_is_failed_and_replaced(npz_2d, tmp_path, monkeypatch):
+@pytest.mark.parametrize("heartbeat", [True, False], ids=["heartbeat stopped", "killed before its first heartbeat"])
+def test_a_trial_left_running_by_a_killed_process_is_failed_and_replaced(npz_2d, tmp_path, monkeypatch, heartbeat):
+    """Optuna fails a running trial whose heartbeat went stale, but never one without a heartbeat row:
+    a process killed between creating a trial and its first beat left it running forever."""
     from neurocomp.runs import tune as tune_module
 
     monkeypatch.setattr(tune_module, "HEARTBEAT_SECONDS", 1)
-    monkeypatch.setattr(tune_module, "GRACE_SECONDS", 2)
+    monkeypatch.setattr(tune_module, "GRACE_SECONDS", 1)
     monkeypatch.setattr(tune_module, "POLL_SECONDS", 0.5)
     path = write_tune(tmp_path / "t.yaml", npz_2d, trials=2, models=["mlp"], base={"train": {"epochs": 1, "batch_size": 32}})
     storage_url = f"sqlite:///{tmp_path / 't.db'}"
     tune = load_tune(path)
     name = tune_module.study_name(tune, str(npz_2d), tune.variants[0])
     storage = tune_module.open_storage(storage_url)
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-    orphan = study.ask()  # a trial whose process was killed: running, its heartbeat stopped
-    storage.record_heartbeat(orphan._trial_id)
-    time.sleep(3)
+    orphan = optuna.create_study(study_name=name, storage=storage, direction="maximize").ask()  # its process was killed
+    if heartbeat:
+        storage.record_heartbeat(orphan._trial_id)
+    time.sleep(2.5)
     outcome = tune_module.tune_study(str(path), str(npz_2d), 0, 2, storage_url, 1)
     states = [t.state.name for t in optuna.load_study(study_name=name, storage=storage_url).trials]
     assert outcome["finished"] == 2 and states[0] == "FAIL" and states.count("RUNNING") == 0
@@ -233,22 +236,3 @@ def test_fewer_trials_than_a_study_has_finished_is_one_line(npz_2d, tmp_path, ca
     assert main(["tune", str(path), "--out", str(out), "--quiet", "--no-rerun", "--trials", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--trials 1 is fewer than the 2 trials" in err
-
-
-def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_replaced(npz_2d, tmp_path, monkeypatch):
-    """Optuna never fails a running trial without a heartbeat row; a process killed between creating
-    the trial and its first beat left one such trial per study running forever."""
-    from neurocomp.runs import tune as tune_module
-
-    monkeypatch.setattr(tune_module, "GRACE_SECONDS", 1)
-    monkeypatch.setattr(tune_module, "POLL_SECONDS", 0.5)
-    path = write_tune(tmp_path / "t.yaml", npz_2d, trials=1, models=["mlp"], base={"train": {"epochs": 1, "batch_size": 32}})
-    storage_url = f"sqlite:///{tmp_path / 't.db'}"
-    tune = load_tune(path)
-    name = tune_module.study_name(tune, str(npz_2d), tune.variants[0])
-    study = optuna.create_study(study_name=name, storage=tune_module.open_storage(storage_url), direction="maximize")
-    study.ask()  # running, and no heartbeat ever recorded
-    time.sleep(1.5)
-    outcome = tune_module.tune_study(str(path), str(npz_2d), 0, 1, storage_url, 1)
-    states = [t.state.name for t in optuna.load_study(study_name=name, storage=storage_url).trials]
-    assert outcome["finished"] == 1 and states == ["FAIL", "COMPLETE"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class Ranking:
     nemenyi_p: np.ndarray  # (M, M): Nemenyi's p-value of every pair
     critical_difference: float  # average ranks further apart than this differ at ALPHA (Nemenyi)
     left_out: list[str]  # datasets where some model has no row
-    one_class: dict = None  # model -> the datasets where a row of it predicted one class: not ranked
+    one_class: Optional[dict] = None  # model -> the datasets where a row of it predicted one class: not ranked
 
     @property
     def average_ranks(self) -> np.ndarray:
