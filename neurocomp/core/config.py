@@ -264,7 +264,7 @@ def resolve(raw: dict) -> RunConfig:
         train=train,
         params=None if raw.get("params") is None else parse_count(raw["params"]),
         params_tolerance=_tolerance(raw.get("params_tolerance", TOLERANCE)),
-        sizing=coerce(raw.get("sizing", "floors"), typing.get_type_hints(RunConfig)["sizing"], "sizing"),
+        sizing=coerce(raw.get("sizing", RunConfig.sizing), typing.get_type_hints(RunConfig)["sizing"], "sizing"),
         out=coerce(raw.get("out", RunConfig.out), str, "out"),
     )
 

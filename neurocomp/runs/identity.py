@@ -41,7 +41,6 @@ RUNTIME_KEYS = {("train", "device"), ("train", "threads"), ("model", "backend"),
                 ("dataset", "download"), ("dataset", "verify"), ("out",), ("params_tolerance",)}
 IDENTITY_KEYS = (("dataset", "name"), ("model", "name"), ("encoder", "name"), ("train", "seed"))
 _SECTIONS = {"dataset": DatasetConfig, "train": TrainConfig, "eval": EvalConfig}
-_TOP_LEVEL = {"params": None, "sizing": "scaled"}  # top-level keys besides the sections, at their behaviour-preserving value
 _BUDGET_ONLY = {"sizing"}  # top-level keys that change nothing without a --params budget
 
 
@@ -53,6 +52,10 @@ def _plain(value: Any) -> Any:
 def _dataclass_neutral(cls: type) -> dict[str, Any]:
     return {f.name: f.metadata.get(NEUTRAL, f.default) for f in dataclasses.fields(cls)
             if f.default is not dataclasses.MISSING}
+
+
+# The top-level keys besides the sections (params, sizing), at their behaviour-preserving values.
+_TOP_LEVEL = {key: value for key, value in _dataclass_neutral(RunConfig).items() if (key,) not in RUNTIME_KEYS}
 
 
 def _component_neutral(registry: Registry, name: str) -> dict[str, Any]:
