@@ -42,6 +42,21 @@ def test_readouts(readout, head):
     assert model(ROWS(torch.rand(3, 1, 28, 28))).shape == (3, 2)
 
 
+@pytest.mark.parametrize("mapping, parameters", [("affine", {"input_w", "input_b", "output_w", "output_b"}),
+                                                 ("linear", {"input_w", "output_w"}), ("none", set())])
+def test_the_ltc_mappings_are_ncps_own(mapping, parameters):
+    model = build_model("ltc", encoder=ROWS, num_outputs=2, input_mapping=mapping, output_mapping=mapping)
+    names = {name for name, _ in model.core.cell.rnn_cell.named_parameters()}
+    assert names & {"input_w", "input_b", "output_w", "output_b"} == parameters
+
+
+def test_mixed_memory_runs_on_the_library_path_and_says_so():
+    model = build_model("ltc", encoder=ROWS, num_outputs=2, mixed_memory=True)
+    assert model(ROWS(torch.rand(3, 1, 28, 28))).shape == (3, 2)
+    assert model.describe()["kernels"][0]["path"] == "library"
+    assert "mixed memory" in model.describe()["kernels"][0]["reason"]
+
+
 def test_bidirectional_stacked_lstm():
     model = build_model("lstm", encoder=ROWS, num_outputs=3, hidden_size=8, layers=2, bidirectional=True, dropout=0.1)
     assert model.head.in_features == 16

@@ -45,6 +45,7 @@ class TrainConfig:
     lr: float = 1e-3  # unless the model declares its own (ModelInfo.lr) and train.lr is not set
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
+    clip_grad: Optional[float] = None  # clip the gradients' global L2 norm to this before each step; None: never
     # step: x gamma every step_size epochs; cosine: annealed to 0 over the epochs; multistep: x gamma at
     # half and at three quarters of the epochs (MedMNIST v2's recipe: epochs 50 and 75 of 100).
     schedule: Literal["none", "step", "cosine", "multistep"] = "none"
@@ -302,6 +303,7 @@ _RANGES = {
         "lr": (lambda v: 0 < v < float("inf"), "positive"),
         "weight_decay": (lambda v: 0 <= v < float("inf"), "0 or more"),
         "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+        "clip_grad": (lambda v: v is None or 0 < v < float("inf"), "positive (or null: never clip)"),
         "step_size": (lambda v: v >= 1, "at least 1"),
         "gamma": (lambda v: 0 < v < float("inf"), "positive"),
         "patience": (lambda v: v is None or v >= 1, "at least 1 (or null: never stop early)"),

@@ -136,11 +136,17 @@ class NcpCore(nn.Module, DescribesItself, CountsOwnCost):
                 space={"ode_unfolds": {"low": 2, "high": 8}, "sparsity": {"low": 0.2, "high": 0.8}})
 @with_options(Backbone, Wiring)
 def ltc(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: Backbone, wiring: Wiring,
-        ode_unfolds: int = 6) -> nn.Module:
-    """Liquid time-constant network (ncps LTC) on an NCP / fully connected / random wiring."""
+        ode_unfolds: int = 6, input_mapping: Literal["affine", "linear", "none"] = "affine",
+        output_mapping: Literal["affine", "linear", "none"] = "affine", mixed_memory: bool = False) -> nn.Module:
+    """Liquid time-constant network (ncps LTC) on an NCP / fully connected / random wiring.
+
+    ``input_mapping`` / ``output_mapping``: ncps' per-input and per-motor-neuron scale (linear) and
+    shift (affine) around the cell; ``mixed_memory``: ncps' LSTM beside the cell (no native kernel:
+    the library path runs it)."""
 
     def make_core(in_features: int):
-        cell, built = wiring.cell(ncps_torch.LTC, in_features, num_outputs, ode_unfolds=ode_unfolds)
+        cell, built = wiring.cell(ncps_torch.LTC, in_features, num_outputs, ode_unfolds=ode_unfolds,
+                                  input_mapping=input_mapping, output_mapping=output_mapping, mixed_memory=mixed_memory)
         return NcpCore(cell, built, wiring), built.output_dim
 
     return sequence_model(step_shape, steps, num_outputs, backbone, make_core)

@@ -214,6 +214,8 @@ def fit(
                 raise error
             optimizer.zero_grad(set_to_none=True)
             batch_loss.backward()
+            if config.clip_grad is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
             optimizer.step()
             total_loss += batch_loss.item() * len(labels)
             bar.set_postfix(loss=f"{total_loss / min(batch * config.batch_size, len(train)):.4f}", refresh=False)
