@@ -37,6 +37,18 @@ def test_conv_accumulates_count_the_targets_of_each_spike():
     assert inference_cost(model, x, input_spikes=True)["layers"][0]["acs"] == 2 * (1 + 9)
 
 
+def test_a_3d_conv_multiplies_each_output_by_its_cubic_kernel_and_a_3d_snn_accumulates_per_spike():
+    encoder = static(sample_shape=(1, 5, 5, 5))
+    model = build_model("cnn3d", encoder=encoder, num_outputs=2, channels=(2,), pools=(1,), hidden=())
+    cost = inference_cost(model, encoder(torch.rand(1, 1, 5, 5, 5)))
+    assert cost["layers"][0]["macs"] == 2 * 3**3 * 27  # 2 maps of 3^3 outputs, 27 weights each
+    spikes = torch.zeros(1, 1, 1, 5, 5, 5)
+    spikes[0, 0, 0, 0, 0, 0] = 1  # a corner spike reaches one output position per map
+    spikes[0, 0, 0, 2, 2, 2] = 1  # the centre spike reaches all 3^3 output positions
+    snn = build_model("snn3d", encoder=rate(sample_shape=(1, 5, 5, 5), steps=1), num_outputs=2, channels=(2,), pools=(1,))
+    assert inference_cost(snn, spikes, input_spikes=True)["layers"][0]["acs"] == 2 * (1 + 27)
+
+
 def test_every_layer_of_the_study_snn_is_counted():
     # The fused blocks and the FC layer reading their spikes in place compute without module calls;
     # the count runs the library path, where every layer is a module the hooks see.

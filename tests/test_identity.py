@@ -92,7 +92,8 @@ def test_adding_a_model_option_with_a_behaviour_preserving_default_moves_no_id(m
 
 
 def committed_records() -> list[Path]:
-    return sorted((RESULTS / "runs").glob("*/run.json"))
+    # A sweep writing beside the tests stages each run in a hidden folder it renames when done.
+    return sorted(path for path in (RESULTS / "runs").glob("*/run.json") if not path.parent.name.startswith("."))
 
 
 @pytest.mark.skipif(not committed_records(), reason="no run records committed under results/runs")

@@ -22,6 +22,14 @@ def per_layer(values: Sequence[T], layers: int, key: str) -> list[T]:
     return values
 
 
+# Per spatial rank: the layers a conv block is built from, and the memory format that makes the CPU
+# (oneDNN) convolutions and max-pool pick their fast channels-last kernels (~1.5x per step, same values).
+_CONV_LAYERS = {
+    2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, torch.channels_last),
+    3: (nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d, torch.channels_last_3d),
+}
+
+
 def conv_block(
     in_channels: int,
     out_channels: int,
@@ -32,18 +40,19 @@ def conv_block(
     batch_norm: bool = False,
     activation: Optional[nn.Module] = None,
     pool: int = 1,
+    dims: int = 2,
 ) -> nn.Sequential:
-    """Conv2d -> [BatchNorm2d] -> [activation] -> [MaxPool2d]: ``(N, C_in, H, W) -> (N, C_out, H', W')``."""
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding)]
+    """Conv -> [BatchNorm] -> [activation] -> [MaxPool] over ``dims`` spatial axes:
+    ``(N, C_in, H, W) -> (N, C_out, H', W')`` (dims 2) or ``(N, C_in, D, H, W) -> (N, C_out, D', H', W')`` (dims 3)."""
+    conv, norm, max_pool, memory_format = _CONV_LAYERS[dims]
+    layers: list[nn.Module] = [conv(in_channels, out_channels, kernel, stride=stride, padding=padding)]
     if batch_norm:
-        layers.append(nn.BatchNorm2d(out_channels))
+        layers.append(norm(out_channels))
     if activation is not None:
         layers.append(activation)
     if pool > 1:
-        layers.append(nn.MaxPool2d(pool))
-    # Channels-last weights make the CPU (oneDNN) convolutions and max-pool pick their fast
-    # channels-last kernels: ~1.5x faster per step here, same values.
-    return nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        layers.append(max_pool(pool))
+    return nn.Sequential(*layers).to(memory_format=memory_format)
 
 
 def relu_conv_blocks(
@@ -55,9 +64,10 @@ def relu_conv_blocks(
     paddings: Sequence[int],
     pools: Sequence[int],
     batch_norm: Sequence[bool],
+    dims: int = 2,
 ) -> list[nn.Module]:
-    """One conv -> [BN] -> ReLU -> [max-pool] block per entry of ``channels``; the other options
-    give one value per layer or a single value for all."""
+    """One conv -> [BN] -> ReLU -> [max-pool] block per entry of ``channels`` over ``dims`` spatial
+    axes; the other options give one value per layer or a single value for all."""
     layers = len(channels)
     options = zip(
         channels,
@@ -70,7 +80,7 @@ def relu_conv_blocks(
     blocks = []
     for width, kernel, stride, padding, pool, norm in options:
         blocks.append(conv_block(in_channels, width, kernel=kernel, stride=stride, padding=padding,
-                                 batch_norm=norm, activation=nn.ReLU(), pool=pool))
+                                 batch_norm=norm, activation=nn.ReLU(), pool=pool, dims=dims))
         in_channels = width
     return blocks
 
@@ -108,6 +118,17 @@ def require_image_steps(model: str, step_shape: Sequence[int]) -> tuple[int, int
         raise UsageError(
             f"model {model!r} has conv layers and needs image steps (C, H, W), but the encoder gives steps of "
             f"shape {tuple(step_shape)}; use an image encoder (static, repeat, rate, slices)"
+        )
+    return tuple(step_shape)
+
+
+def require_volume_steps(model: str, step_shape: Sequence[int]) -> tuple[int, int, int, int]:
+    """``step_shape`` as (C, D, H, W), or a UsageError saying what the model needs instead."""
+    if len(step_shape) != 4:
+        raise UsageError(
+            f"model {model!r} convolves 3D volumes (C, D, H, W), but the encoder gives steps of shape "
+            f"{tuple(step_shape)}; give it a 3D set (adrenal3d, ...) with a volume encoder (static, repeat, rate), "
+            f"or use {model.removesuffix('3d').removesuffix('-')!r} on 2D images"
         )
     return tuple(step_shape)
 

@@ -1,5 +1,5 @@
 """MedMNIST v2's reference models: torchvision's ResNet-18 and ResNet-50, adapted as its experiments
-adapt them (MedMNIST/experiments, ``MedMNIST2D``).
+adapt them (MedMNIST/experiments, ``MedMNIST2D`` and ``MedMNIST3D``).
 
 At 28 px the stem is CIFAR-style: a 3x3 stride-1 convolution and no max-pool, so the 28x28 image is
 not cut to 7x7 before the first block (the MedMNIST v2 code's own 28-px ResNet, which a replication
@@ -11,12 +11,15 @@ and 75, selection on validation AUC), these are the rows MedMNIST's published ta
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+import io
+from typing import Callable, Literal
 
 from torch import nn
 
+from ..core.errors import UsageError
 from ..core.registry import register_model
-from .layers import StepwiseClassifier, require_image_steps
+from .layers import StepwiseClassifier, require_image_steps, require_volume_steps
 
 CIFAR_STEM_MAX_SIDE = 32  # up to this side the image is too small for an ImageNet stem's 4x reduction
 
@@ -24,14 +27,62 @@ CIFAR_STEM_MAX_SIDE = 32  # up to this side the image is too small for an ImageN
 def _resnet(name: str, torchvision_builder: Callable[..., nn.Module], step_shape, num_outputs: int) -> nn.Module:
     """torchvision's ResNet for image steps ``(C, H, W)`` -> logits ``(num_outputs,)`` per step."""
     channels, height, width = require_image_steps(name, step_shape)
+    return _classifier(torchvision_builder, channels, num_outputs, cifar_stem=max(height, width) <= CIFAR_STEM_MAX_SIDE)
+
+
+def _classifier(torchvision_builder: Callable[..., nn.Module], channels: int, num_outputs: int, *, cifar_stem: bool,
+                volumes: Literal["3d", "acs", "2.5d"] | None = None) -> nn.Module:
+    """The ResNet with its stem for ``channels`` inputs, features then head; ``volumes``: its 2D layers
+    made volumetric by :func:`to_volumes`."""
     network = torchvision_builder(weights=None, num_classes=num_outputs)
-    if max(height, width) <= CIFAR_STEM_MAX_SIDE:
+    if cifar_stem:
         network.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
         network.maxpool = nn.Identity()
     else:
         network.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     head, network.fc = network.fc, nn.Identity()  # features then head, like every other classifier here
-    return StepwiseClassifier(network, head)
+    return StepwiseClassifier(to_volumes(network, volumes) if volumes else network, head)
+
+
+def to_volumes(network: nn.Module, conv: Literal["3d", "acs", "2.5d"]) -> nn.Module:
+    """``network`` with every 2D layer swapped in place for its volume counterpart: each Conv2d for a
+    Conv3d (``3d``, cubic kernels), an ACS convolution (``acs``: the kernels split over the axial,
+    coronal and sagittal planes) or a 2.5D one (``2.5d``: the 2D kernel per depth slice), from the
+    ``acsconv`` package; BatchNorm, max- and adaptive average pools become their 3D versions.
+
+    What acsconv's own converters do (MedMNIST3D's experiments call them); they are reimplemented here
+    because acsconv 0.1.1's converters fail on torch >= 2.1 (they pass BatchNorm's locals as arguments).
+    ``(N, C, H, W)`` networks become ``(N, C, D, H, W)`` ones; the head is untouched."""
+    make_conv = _volume_conv(conv)
+    for name, child in network.named_children():
+        if isinstance(child, nn.Conv2d):
+            replacement = make_conv(child.in_channels, child.out_channels, child.kernel_size[0], stride=child.stride[0],
+                                    padding=child.padding[0], dilation=child.dilation[0], groups=child.groups,
+                                    bias=child.bias is not None)
+        elif isinstance(child, nn.BatchNorm2d):
+            replacement = nn.BatchNorm3d(child.num_features, eps=child.eps, momentum=child.momentum, affine=child.affine,
+                                         track_running_stats=child.track_running_stats)
+        elif isinstance(child, nn.MaxPool2d):
+            replacement = nn.MaxPool3d(child.kernel_size, child.stride, child.padding, child.dilation,
+                                       ceil_mode=child.ceil_mode)
+        elif isinstance(child, nn.AdaptiveAvgPool2d):
+            replacement = nn.AdaptiveAvgPool3d(child.output_size if isinstance(child.output_size, int) else 1)
+        else:
+            to_volumes(child, conv)
+            continue
+        setattr(network, name, replacement)
+    return network
+
+
+def _volume_conv(conv: str) -> Callable[..., nn.Module]:
+    if conv == "3d":
+        return nn.Conv3d
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # acsconv announces its converters on import
+            from acsconv.operators import ACSConv, Conv2_5d
+    except ImportError:
+        raise UsageError(f"model.conv={conv!r} needs the acsconv package: pip install 'neurocomp[acs]'") from None
+    return ACSConv if conv == "acs" else Conv2_5d
 
 
 @register_model("resnet18", default_encoder="static", family="convolutional")
@@ -48,3 +99,23 @@ def resnet50(*, step_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
     from torchvision.models import resnet50 as torchvision_resnet50
 
     return _resnet("resnet50", torchvision_resnet50, step_shape, num_outputs)
+
+
+# MedMNIST3D's ResNets: the same 2D networks with a CIFAR stem at every size (their models.py, after
+# kuangliu/pytorch-cifar), made volumetric; trained with configs/reference/medmnist-v2-3d.yaml.
+@register_model("resnet18-3d", default_encoder="static", volume_encoder="static", family="convolutional")
+def resnet18_3d(*, step_shape: tuple[int, ...], num_outputs: int, conv: Literal["3d", "acs", "2.5d"] = "3d") -> nn.Module:
+    """ResNet-18 on whole volumes, MedMNIST v2's 3D reference: 3D, ACS or 2.5D convolutions."""
+    from torchvision.models import resnet18 as torchvision_resnet18
+
+    channels = require_volume_steps("resnet18-3d", step_shape)[0]
+    return _classifier(torchvision_resnet18, channels, num_outputs, cifar_stem=True, volumes=conv)
+
+
+@register_model("resnet50-3d", default_encoder="static", volume_encoder="static", family="convolutional")
+def resnet50_3d(*, step_shape: tuple[int, ...], num_outputs: int, conv: Literal["3d", "acs", "2.5d"] = "3d") -> nn.Module:
+    """ResNet-50 on whole volumes, MedMNIST v2's 3D reference: 3D, ACS or 2.5D convolutions."""
+    from torchvision.models import resnet50 as torchvision_resnet50
+
+    channels = require_volume_steps("resnet50-3d", step_shape)[0]
+    return _classifier(torchvision_resnet50, channels, num_outputs, cifar_stem=True, volumes=conv)

@@ -24,6 +24,7 @@ cores, whose masked synapses are raw parameters no hook sees) counts itself.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 import torch
@@ -38,6 +39,7 @@ from ..core.abilities import CountsOwnCost, EmitsSpikes, HoldsNeuronState
 PICOJOULES = {"mac": 4.6, "ac": 0.9, "access": 5.0}
 KEYS = ("dense_macs", "macs", "acs", "memory_accesses")
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+_CONVS = {nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}  # a conv layer and the function that counts its triggered synapses
 
 
 def inference_cost(model: nn.Module, inputs: torch.Tensor, *, input_spikes: bool = False) -> dict:
@@ -56,10 +58,11 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor, *, input_spikes: bool
 
     def linear_or_conv(module, args, output):
         x = args[0]
-        if isinstance(module, nn.Conv2d):
-            per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        if isinstance(module, tuple(_CONVS)):
+            per_output = module.in_channels // module.groups * math.prod(module.kernel_size)
             dense = output.numel() * per_output
-            triggered = lambda: F.conv2d((x != 0).to(x.dtype), torch.ones_like(module.weight), None, module.stride,  # noqa: E731
+            convolve = _CONVS[type(module)]
+            triggered = lambda: convolve((x != 0).to(x.dtype), torch.ones_like(module.weight), None, module.stride,  # noqa: E731
                                          module.padding, module.dilation, module.groups).sum().item()
         else:
             dense = output.numel() * module.in_features
@@ -109,7 +112,7 @@ def inference_cost(model: nn.Module, inputs: torch.Tensor, *, input_spikes: bool
     for module in model.modules():
         if isinstance(module, CountsOwnCost):
             hooks.append(module.register_forward_hook(own))
-        elif isinstance(module, (nn.Conv2d, nn.Linear)):
+        elif isinstance(module, (*_CONVS, nn.Linear)):
             hooks.append(module.register_forward_hook(linear_or_conv))
         elif isinstance(module, nn.RNNBase):
             hooks.append(module.register_forward_hook(recurrent))
