@@ -136,6 +136,8 @@ def test_params_budget_lands_within_5_percent(model_name, npz_2d, tmp_path, caps
     record = json.loads(next(tmp_path.glob("runs/*/run.json")).read_text())
     assert abs(record["params"]["trainable"] - 20_000) <= 1_000
     assert record["params"]["target"] == 20_000
+    parts = record["params"]["parts"]  # how the budget was split: front end, core, head
+    assert sum(parts.values()) == record["params"]["trainable"] and set(parts) <= {"features", "core", "head", "layers", "neurons"}
 
 
 def test_unreachable_budget_is_refused(npz_2d, tmp_path, capsys):

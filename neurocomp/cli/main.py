@@ -214,7 +214,8 @@ def summary_table(record: "RunRecord") -> str:  # noqa: F821
         *([["weakest label (test AUC)", f"{weakest[1]}: {_format(weakest[0]['auc'])}"]] if weakest else []),
         *([["test at val threshold", f"{chosen['threshold']:.3f} ({chosen['rule']}): sensitivity {chosen['sensitivity']:.4f}, "
                                      f"specificity {chosen['specificity']:.4f}"]] if chosen else []),
-        ["trainable parameters", f"{params['trainable']:,}" + (f" (budget {params['target']:,})" if params["target"] else "")],
+        ["trainable parameters", f"{params['trainable']:,}" + (f" (budget {params['target']:,})" if params["target"] else "")
+         + _parts(params.get("parts", {}))],
         *([["effective synapses", f"{params['effective_synapses']:,}"]] if "effective_synapses" in params else []),
         ["best epoch", f"{record.best_epoch} of {record.epochs_run} (by {record.monitor['quantity']})"],
         ["wall time", f"{record.wall_time_s:.1f} s ({record.epoch_time_s:.2f} s per epoch, median)"],
@@ -225,6 +226,11 @@ def summary_table(record: "RunRecord") -> str:  # noqa: F821
         ["run record", str(record.directory)],
     ]
     return f"{table}\n\n{tabulate(facts, tablefmt='plain')}"
+
+
+def _parts(parts: dict) -> str:
+    """How the trainable parameters split over the model's parts, where it has more than one."""
+    return f" ({', '.join(f'{name} {count:,}' for name, count in parts.items())})" if len(parts) > 1 else ""
 
 
 def _paths(kernels: list[dict]) -> str:
