@@ -113,7 +113,7 @@ def test_a_dead_relu_layer_still_multiplies_every_input():
 
 def test_lstm_gates_times_inputs_and_state():
     encoder = rows(sample_shape=(1, 28, 28))
-    model = build_model("lstm", encoder=encoder, num_outputs=2, hidden_size=8)
+    model = build_model("lstm", encoder=encoder, num_outputs=2, hidden_size=8, readout="last")
     cost = inference_cost(model, encoder(torch.rand(2, 1, 28, 28)))
     assert cost["dense_macs"] == 28 * 4 * (28 + 8) * 8 + 8 * 2
     # Weight and input reads per MAC, h and c written at every step, the head's 2 outputs written.
@@ -122,7 +122,7 @@ def test_lstm_gates_times_inputs_and_state():
 
 def test_ltc_counts_kept_synapses_times_unfolds():
     encoder = rows(sample_shape=(1, 28, 28))
-    model = build_model("ltc", encoder=encoder, num_outputs=2, ode_unfolds=6)
+    model = build_model("ltc", encoder=encoder, num_outputs=2, ode_unfolds=6, readout="last")  # no head: the core alone
     cell = model.core.cell.rnn_cell
     kept = int((cell._params["sensory_sparsity_mask"] != 0).sum()) + 6 * int((cell._params["sparsity_mask"] != 0).sum())
     assert inference_cost(model, encoder(torch.rand(2, 1, 28, 28)))["macs"] == 28 * kept

@@ -58,8 +58,9 @@ def test_mixed_memory_runs_on_the_library_path_and_says_so():
 
 
 def test_bidirectional_stacked_lstm():
-    model = build_model("lstm", encoder=ROWS, num_outputs=3, hidden_size=8, layers=2, bidirectional=True, dropout=0.1)
-    assert model.head.in_features == 16
+    model = build_model("lstm", encoder=ROWS, num_outputs=3, hidden_size=8, layers=2, bidirectional=True, dropout=0.1,
+                        readout="last")
+    assert model.head.in_features == 16  # both directions' last hidden states
     assert model(ROWS(torch.rand(2, 1, 28, 28))).shape == (2, 3)
 
 

@@ -38,7 +38,7 @@ def style(model: str) -> dict:
     return {"color": colour, "marker": MARKERS.get(family(model), "x")}
 
 
-def _pyplot():
+def pyplot():
     """matplotlib's pyplot on its file-only backend, imported when a figure is drawn: importing it
     costs every other command ~0.4 s."""
     import matplotlib
@@ -273,7 +273,7 @@ def wiring(runs: list[RunRecord], axes) -> None:
     if not liquid:
         raise UsageError("no LTC/CfC runs among these records")
     record, _, _, model = load_trained(liquid[0].directory, weights=False)
-    _pyplot().sca(axes)  # ncps draws on the current axes
+    pyplot().sca(axes)  # ncps draws on the current axes
     model.core.wiring.draw_graph(layout="shell", neuron_colors={"inter": "tab:blue", "command": "tab:orange",
                                                                 "motor": "tab:green"})
     axes.set_title(f"{record.run_id}: {model.describe()['synapses']['effective']} effective synapses")
@@ -288,10 +288,10 @@ def plot(runs: list[RunRecord], kind: str, output: str | Path, metric: str = "te
     output = Path(output)
     if output.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"{output}: the plot file must end in .png, .svg or .pdf")
-    pyplot = _pyplot()
+    plt = pyplot()
     if kind in PANEL_KINDS:
         return _panels(runs, kind, output, metric)
-    figure, axes = pyplot.subplots(figsize=(8, 5))
+    figure, axes = plt.subplots(figsize=(8, 5))
     try:
         if kind == "params-vs-metric":
             params_vs_metric(runs, metric, axes)
@@ -302,7 +302,7 @@ def plot(runs: list[RunRecord], kind: str, output: str | Path, metric: str = "te
         figure.tight_layout()
         save(figure, output, (output.suffix,), dpi=110)
     finally:
-        pyplot.close(figure)
+        plt.close(figure)
     return output
 
 
@@ -313,8 +313,8 @@ def _panels(runs: list[RunRecord], kind: str, output: Path, metric: str) -> Path
     rows = len(recorded_energies(runs)) if kind == "pareto" else 1
     if not rows:
         raise UsageError("no run record has an energy estimate (cost.energy_pj)")
-    pyplot = _pyplot()
-    figure, axes = pyplot.subplots(rows, len(datasets), figsize=(4.5 * len(datasets), 3.8 * rows), squeeze=False)
+    plt = pyplot()
+    figure, axes = plt.subplots(rows, len(datasets), figsize=(4.5 * len(datasets), 3.8 * rows), squeeze=False)
     try:
         {"budgets": budgets, "pareto": pareto}[kind](runs, metric, list(axes.flat))
         entries = {}
@@ -328,7 +328,7 @@ def _panels(runs: list[RunRecord], kind: str, output: Path, metric: str) -> Path
         figure.tight_layout()
         save(figure, output, tuple(dict.fromkeys((output.suffix, ".svg"))), dpi=110)  # SVG too: a paper's figure
     finally:
-        pyplot.close(figure)
+        plt.close(figure)
     return output
 
 

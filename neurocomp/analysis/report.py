@@ -7,7 +7,8 @@ placeholders that are filled from the same runs as its table, so prose and table
     {cfc:test.auc}                 mean over seeds of the cfc row            .871
     {cfc:test.auc:pm}              mean +- sample std                        .871 +- .014
     {cfc:test.auc:std} {cfc:n}     the std alone; the number of seeds        .014   3
-    {ltc[sequence=rows]:test.auc}  the row whose dataset or variant contains the text in brackets
+    {ltc[sequence=rows]:test.auc}  the row whose dataset or variant contains the text in brackets (a
+                                   dataset's whole name: that dataset only)
     {cnn[retina & params=40000]:test.auc}  ... each of several texts joined by &
     {lstm:delta}                   ΔAUC vs the sweep's reference model       +.016 [+.008, +.025]
     {reported cfc:test.auc}        the study's own number (its reported row) .890
@@ -59,6 +60,9 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
     for path, sweep, wanted, runs, reported, prose in studies:
         used += runs
         sections += ["", f"## {sweep.title}", "", f"Sweep: `{path}` ({len(runs)} of {len(wanted)} runs recorded).", ""]
+        if sweep.ablation and runs:
+            sections += [*(prose and [prose, ""] or []), *_ablation(sweep, all_runs, figures / Path(path).stem, output.parent)]
+            continue
         if runs or reported:
             compared = sweep.reference or reference  # the sweep's own reference, else the command's
             has_reference = any(run.identity[1] == compared for run in runs)
@@ -106,6 +110,15 @@ def _preamble(title: str, results: str | Path, runs: list, *, dirty: bool) -> li
 
 def _plural(items: list, word: str) -> str:
     return word if len(items) == 1 else f"{word}s"
+
+
+def _ablation(sweep, runs: dict, stem: Path, root: Path) -> list[str]:
+    """An ablation sweep's section: its variants ranked by the sweep's validation metric, and a figure."""
+    from .ablation import ablation_results, plot_ablation, render_ablation
+
+    results = ablation_results(sweep, runs)
+    figure = plot_ablation(results, sweep.ablation, stem.with_name(f"{stem.name}-ablation.png"))
+    return [*render_ablation(results, sweep.ablation), "", f"![{sweep.ablation} per variant]({figure.relative_to(root)})", ""]
 
 
 def _across_datasets(runs: list, stem: Path, root: Path) -> list[str]:
@@ -169,9 +182,15 @@ def fill(text: str, runs: list, reported: list[dict], reference: str | None) -> 
 
 
 def _one_group(groups: list[Group], model: str, variant: str | None, placeholder: str) -> Group:
-    # [retina & params=40000]: every &-separated text must be in the row's dataset or variant
+    # [retina & params=40000]: every &-separated text must be in the row's dataset or variant; a text that
+    # is a dataset's whole name names that dataset only ([pneumonia] is not pneumonia-balanced then).
+    datasets = {g.dataset for g in groups}
+
+    def matches(part: str, group: Group) -> bool:
+        return part == group.dataset if part in datasets else part in f"{group.dataset} {group.variant}"
+
     matching = [g for g in groups if g.model == model and (variant is None or all(
-        part.strip() in f"{g.dataset} {g.variant}" for part in variant.split("&")))]
+        matches(part.strip(), g) for part in variant.split("&")))]
     if len(matching) != 1:
         raise UsageError(f"report: {placeholder} matches {len(matching)} rows; name one with [text of its variant]")
     return matching[0]

@@ -36,6 +36,7 @@ def with_options(*groups: type) -> typing.Callable:
 
         build.__signature__ = signature.replace(parameters=own + extra)
         build.__annotations__ = hints
+        build.option_groups = groups  # the run id reads each field's behaviour-preserving value from them
         return build
 
     return decorate

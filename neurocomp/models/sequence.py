@@ -9,7 +9,7 @@ columns, channels or patches, or of consecutive chunks of its flattened features
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -35,7 +35,11 @@ class Backbone:
     sequence: Literal["steps", "rows", "columns", "channels", "patches", "chunks"] = "steps"
     patch: int = 2  # sequence=patches: patch side on the feature map
     chunk: int = 16  # sequence=chunks: features per step of the flattened map
-    readout: Literal["last", "mean", "flatten"] = "last"
+    # flatten: every step's core output through one linear head. It beat the last step's output for the
+    # LTC, CfC, LSTM, GRU and RNN on the validation splits of three sets (configs/defaults/ltc-recipe.yaml,
+    # cfc-recipe.yaml, readout.yaml; results/RECIPES.md); under `last` an NCP's motor neurons were the
+    # logits themselves. Added as last, which runs recorded before keep.
+    readout: Literal["last", "mean", "flatten"] = field(default="flatten", metadata={"neutral": "last"})
 
 
 class StepFeatures(nn.Module):

@@ -9,7 +9,8 @@ lacks it) keeps its id. Each key declares that value where it is defined:
 - a config dataclass field: its default, or ``field(metadata={NEUTRAL: value})`` where the default
   changed after the key was added (``train.class_weight`` was added as ``none`` and became
   ``balanced``);
-- a builder option: its default, or the registration's ``neutral={"option": value}``.
+- a builder option: its default, or the registration's ``neutral={"option": value}``, or for an
+  option group's field (``@with_options``) its ``field(metadata={"neutral": ...})``.
 
 ``ID_SCHEMA`` is hashed with the config: changing what a value means is a numbered migration
 (``neurocomp.runs.migrate``), never a silent rename.
@@ -63,6 +64,8 @@ def _component_neutral(registry: Registry, name: str) -> dict[str, Any]:
     name is not registered (a record of a plug-in that is not installed cannot be placed)."""
     entry = registry.get(name)
     values = {key: param.default for key, param in builder_options(entry.builder).items()}
+    for group in getattr(entry.builder, "option_groups", ()):  # a shared option's own declaration
+        values.update(_dataclass_neutral(group))
     return {**values, **entry.meta.neutral}
 
 

@@ -31,7 +31,7 @@ from .record import RunRecord
 from ..core.config import RunConfig, load_yaml, resolve, set_dotted
 from ..core.errors import RunFailed, UsageError, one_line_warnings
 
-SWEEP_KEYS = ("title", "description", "label", "reported", "reference", "base", "variants", "grid", "adjust")
+SWEEP_KEYS = ("title", "description", "label", "reported", "reference", "base", "variants", "grid", "adjust", "ablation")
 
 
 @dataclass
@@ -50,6 +50,9 @@ class Sweep:
     # (when, set) pairs of dotted keys: a run whose config matches ``when`` after its variant and grid
     # values also takes ``set`` (a 3D set fed by slices where the 2D sets are fed by rows)
     adjust: list[tuple[dict, dict]] = field(default_factory=list)
+    # An ablation (variants = changes from the first, the defaults): the metric the report ranks the
+    # variants by, averaged over seeds and then over datasets, e.g. val.auc; "" for a comparison sweep.
+    ablation: str = ""
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -79,8 +82,12 @@ def load_sweep(path: str | Path) -> Sweep:
     label = raw.get("label") or ""
     if not isinstance(label, str):
         raise UsageError(f"{path}: label must be text, e.g. 'tuned (20 trials)'")
+    ablation = raw.get("ablation") or ""
+    if not isinstance(ablation, str) or (ablation and not ablation.startswith("val.")):
+        raise UsageError(f"{path}: ablation names the validation metric that ranks the variants, e.g. val.auc")
     return Sweep(path, base, variants, grid, raw.get("title") or path.stem, raw.get("description") or "",
-                 path.parent / reported if reported else None, reference, label, _adjustments(path, raw.get("adjust")))
+                 path.parent / reported if reported else None, reference, label, _adjustments(path, raw.get("adjust")),
+                 ablation)
 
 
 def _adjustments(path: Path, raw) -> list[tuple[dict, dict]]:
@@ -117,6 +124,26 @@ def run_ids(sweep: Sweep) -> set[str]:
 def expand(sweep: Sweep, out: Optional[str] = None) -> list[RunConfig]:
     """Every run of the sweep as a resolved config (variants x grid product), validated up front."""
     configs, seen = [], set()
+    for _, config in _points(sweep, out):
+        name = run_id(config.to_dict())
+        if name not in seen:  # a variant repeated by the grid is one run, not two
+            seen.add(name)
+            configs.append(config)
+    return configs
+
+
+def variant_runs(sweep: Sweep) -> list[tuple[dict, list[RunConfig]]]:
+    """Each variant of the sweep with the resolved configs of its grid points, in file order."""
+    grouped: list[tuple[dict, list[RunConfig]]] = []
+    for variant, config in _points(sweep):
+        if not grouped or grouped[-1][0] is not variant:
+            grouped.append((variant, []))
+        grouped[-1][1].append(config)
+    return grouped
+
+
+def _points(sweep: Sweep, out: Optional[str] = None):
+    """(variant, resolved config) for every variant x grid point, in order."""
     keys = list(sweep.grid)
     for variant in sweep.variants:
         for values in itertools.product(*(sweep.grid[k] for k in keys)):
@@ -130,14 +157,9 @@ def expand(sweep: Sweep, out: Optional[str] = None) -> list[RunConfig]:
             if out is not None:
                 raw["out"] = out
             try:
-                config = resolve(raw)
+                yield variant, resolve(raw)
             except UsageError as error:
                 raise UsageError(f"{sweep.path}: variant {variant}: {error}") from None
-            name = run_id(config.to_dict())
-            if name not in seen:  # a variant repeated by the grid is one run, not two
-                seen.add(name)
-                configs.append(config)
-    return configs
 
 
 def check_budgets(configs: list[RunConfig]) -> None:
