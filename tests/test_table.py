@@ -319,3 +319,14 @@ def test_a_report_that_fails_on_a_placeholder_leaves_no_file(trained_results, ca
                  "--allow-dirty"]) == 2
     assert "no run of that row has test.aucc" in capsys.readouterr().err
     assert not (trained_results / "typo").exists()
+
+
+@pytest.mark.parametrize("quantity, lower", [
+    ("val.loss", True), ("loss", True), ("test.brier", True), ("ece", True), ("params", True),
+    ("params.trainable", True), ("cost.energy_pj", True), ("epoch_time_s", True),
+    ("val.auc", False), ("test.accuracy", False), ("gmean", False),
+])
+def test_one_rule_says_which_quantities_are_better_lower(quantity, lower):
+    from neurocomp.core.quantities import lower_is_better
+
+    assert lower_is_better(quantity) is lower

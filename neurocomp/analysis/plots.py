@@ -15,7 +15,8 @@ import numpy as np
 from ..core.errors import UsageError
 from ..runs.record import RunRecord
 from ..core.registry import FAMILIES, MODELS
-from .table import group_runs, lower_is_better, mean_std, off_the_front
+from ..core.quantities import lower_is_better
+from .table import group_runs, mean_std, off_the_front
 
 KINDS = ("params-vs-metric", "budgets", "pareto", "curves", "roc", "reliability", "spikes", "wiring")
 PANEL_KINDS = ("budgets", "pareto")  # one panel per dataset

@@ -23,7 +23,8 @@ from typing import Optional
 import numpy as np
 
 from ..core.errors import UsageError
-from .table import group_runs, lower_is_better, mean_std
+from ..core.quantities import lower_is_better
+from .table import group_runs, mean_std
 
 ALPHA = 0.05
 

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from tabulate import tabulate
 
-from ..core.quantities import LOWER_IS_BETTER
+from ..core.quantities import lower_is_better
 from ..core.errors import UsageError
 from ..runs.identity import RUNTIME_KEYS
 from ..runs.record import RunRecord
@@ -207,10 +207,6 @@ def load_reported(path: str | Path) -> list[dict]:
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "metrics" in r for r in rows):
         raise UsageError(f"{path}: expected `rows:` with a `metrics:` mapping in each row")
     return rows
-
-
-def lower_is_better(metric: str) -> bool:
-    return metric.split(".")[-1] in LOWER_IS_BETTER or "time" in metric or metric.startswith("cost.")
 
 
 def _is_count(metric: str) -> bool:

@@ -32,7 +32,7 @@ from typing import Callable, Optional
 
 import yaml
 
-from ..core.quantities import LOWER_IS_BETTER, METRIC_NAMES
+from ..core.quantities import METRIC_NAMES, lower_is_better
 from ..core.config import load_yaml, resolve, set_dotted
 from ..core.errors import RunFailed, UsageError, one_line_warnings
 from .processes import die_with_parent
@@ -81,10 +81,6 @@ class TuneFile:
 
 def _quantities() -> list[str]:
     return ["val.loss", *(f"val.{name}" for name in METRIC_NAMES), *COST_QUANTITIES]
-
-
-def lower_is_better(quantity: str) -> bool:
-    return quantity.split(".", 1)[1] in LOWER_IS_BETTER or quantity in COST_QUANTITIES
 
 
 def load_tune(path: str | Path) -> TuneFile:

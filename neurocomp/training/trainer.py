@@ -25,7 +25,7 @@ from ..data.encoders import Encoder
 from ..core.errors import RunFailed
 from ..core.devices import autocast
 from .losses import LossFn, probabilities
-from ..core.quantities import LOWER_IS_BETTER, METRIC_NAMES
+from ..core.quantities import METRIC_NAMES, lower_is_better
 from .metrics import classification_metrics
 
 
@@ -182,7 +182,7 @@ def fit(
     loss raises RunFailed with the result so far attached as ``error.result``.
     """
     monitor = config.monitor.removeprefix("val.")  # checked when the config was resolved
-    minimize = monitor in LOWER_IS_BETTER
+    minimize = lower_is_better(monitor)
     optimizer = build_optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
     device = train.images.device
