@@ -1,6 +1,7 @@
-"""neurocomp tune: search spaces checked before any trial, the same number of finished trials per
-(dataset, model), validation only, the best re-run with every seed, and a killed tune resumed with
-every finished trial kept once."""
+"""neurocomp tune: search spaces checked before any trial, the same budget of epochs per (dataset,
+model), trials scored on the mean of several seeds, validation only, the best re-run with every seed
+and its selection optimism measured on fresh seeds, and a killed tune resumed with every finished
+trial kept once."""
 
 import json
 import os
@@ -162,7 +163,7 @@ def _finished_trials(storage):
 
 def test_a_killed_tune_resumes_with_every_finished_trial_kept_once(tmp_path):
     npz = make_npz(tmp_path / "bigger.npz", sizes=(512, 64, 64))
-    path = write_tune(tmp_path / "t.yaml", npz, trials=6, models=["cnn"],
+    path = write_tune(tmp_path / "t.yaml", npz, trials=6, models=["cnn"], trial_seeds=[0],
                       base={"train": {"epochs": 4, "batch_size": 32, "threads": 1}})
     out = tmp_path / "res"
     storage = f"sqlite:///{out / 'tune' / 't.db'}"
@@ -191,7 +192,7 @@ def test_two_processes_on_one_new_storage_finish_exactly_the_trials_with_no_dupl
     """Both create the storage at once (one waits on the other's lock), reserve trials in it before
     training them (no overshoot), and draw values seeded by trial number (no duplicate)."""
     npz = make_npz(tmp_path / "tiny.npz")
-    path = write_tune(tmp_path / "t.yaml", npz, trials=6, models=["mlp"],
+    path = write_tune(tmp_path / "t.yaml", npz, trials=6, models=["mlp"], trial_seeds=[0],
                       base={"train": {"epochs": 1, "batch_size": 32, "threads": 1}})
     out = tmp_path / "res"
     processes = [subprocess.Popen(_tune_command(path, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -235,4 +236,55 @@ def test_fewer_trials_than_a_study_has_finished_is_one_line(npz_2d, tmp_path, ca
     capsys.readouterr()
     assert main(["tune", str(path), "--out", str(out), "--quiet", "--no-rerun", "--trials", "1"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--trials 1 is fewer than the 2 trials" in err
+    assert err.count("\n") == 1 and "--trials 1 is fewer than the 2 full-length trials" in err
+
+
+def test_a_trial_is_scored_by_the_mean_of_its_seeds(npz_2d, tmp_path):
+    path = write_tune(tmp_path / "t.yaml", npz_2d, trials=2, models=["mlp"], base={"train": {"epochs": 1, "batch_size": 32}})
+    out = tmp_path / "res"
+    assert main(["tune", str(path), "--out", str(out), "--quiet", "--no-rerun"]) == 0
+    summary = json.loads((out / "tune" / "t.json").read_text())
+    (study,) = summary["studies"]
+    assert study["epochs"] == study["budget_epochs"] == 2 * 1 * 2  # trials x epochs x trial seeds
+    for trial in optuna.load_study(study_name=study["study"], storage=summary["storage"]).trials:
+        assert len(trial.user_attrs["seed_scores"]) == 2 and trial.user_attrs["epochs_run"] == 2
+        assert trial.value == pytest.approx(sum(trial.user_attrs["seed_scores"]) / 2)
+
+
+def test_a_pruned_trial_spends_the_epochs_it_ran_and_a_live_one_reserves_a_full_trial():
+    from neurocomp.runs.tune import EPOCHS_RUN, _committed
+
+    study = optuna.create_study(direction="maximize")
+    distributions = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    for state, epochs in [("COMPLETE", 10), ("PRUNED", 3), ("COMPLETE", None)]:
+        study.add_trial(optuna.trial.create_trial(
+            state=getattr(optuna.trial.TrialState, state), value=0.5 if state == "COMPLETE" else None,
+            params={"x": 0.5}, distributions=distributions, user_attrs={EPOCHS_RUN: epochs} if epochs else {}))
+    study.ask()  # a live trial
+    assert _committed(study, None, 10, live=False) == 10 + 3 + 10  # a trial from before epochs were counted: a full one
+    assert _committed(study, None, 10) == 10 + 3 + 10 + 10
+    assert _committed(study, 2, 10) == 13
+
+
+def test_the_selection_optimism_compares_the_best_trial_with_fresh_seeds(npz_2d, tmp_path):
+    path = write_tune(tmp_path / "t.yaml", npz_2d, trials=2, models=["mlp"], seeds=[0, 1, 2], trial_seeds=[0],
+                      base={"train": {"epochs": 1, "batch_size": 32}})
+    out = tmp_path / "res"
+    assert main(["tune", str(path), "--out", str(out), "--quiet"]) == 0
+    (study,) = json.loads((out / "tune" / "t.json").read_text())["studies"]
+    fresh = [run.value("val.auc") for run in load_runs(out) if run.seed in (1, 2)]
+    assert study["optimism"]["fresh_seeds"] == [1, 2]
+    assert study["optimism"]["fresh"] == pytest.approx(sum(fresh) / 2)
+    assert study["optimism"]["optimism"] == pytest.approx(study["best_value"] - sum(fresh) / 2)
+
+
+def test_resuming_a_study_scored_on_other_seeds_is_one_line(npz_2d, tmp_path, capsys):
+    path = write_tune(tmp_path / "t.yaml", npz_2d, trials=1, models=["mlp"], trial_seeds=[0],
+                      base={"train": {"epochs": 1, "batch_size": 32}})
+    out = tmp_path / "res"
+    assert main(["tune", str(path), "--out", str(out), "--quiet", "--no-rerun"]) == 0
+    write_tune(path, npz_2d, trials=1, models=["mlp"], trial_seeds=[0, 1], base={"train": {"epochs": 1, "batch_size": 32}})
+    capsys.readouterr()
+    assert main(["tune", str(path), "--out", str(out), "--quiet", "--no-rerun"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "scored its trials on seeds [0]" in err

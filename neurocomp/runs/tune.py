@@ -1,6 +1,14 @@
 """An equal tuning budget per paradigm: ``neurocomp tune FILE`` searches every (dataset, model) of a
-tune file with the same number of Optuna trials, scored on the validation split only, then re-runs
-each best configuration with several seeds through the normal run path.
+tune file with the same budget of training epochs, each trial scored on the validation split only as
+the mean over several seeds, then re-runs each best configuration with several seeds through the
+normal run path and reports how much the selection flattered it.
+
+The budget is ``trials`` full-length trials' worth of epochs (``trials x train.epochs x trial
+seeds``): a pruned trial spends the epochs it ran, so a paradigm whose bad trials are pruned early
+gets more trials, never more training. Scoring each trial on two seeds or more halves the variance
+the best-of-N selection feeds on (BreastMNIST has 78 validation images); the re-run's seeds that no
+trial trained on measure what remains (the optimism: the best trial's score minus the same
+configuration's on fresh seeds).
 
 Each (dataset, model) is one Optuna study in one storage (an SQLite file under the results folder,
 or any Optuna RDB URL, so several processes or machines tune one file): a seeded TPE sampler, a
@@ -39,12 +47,13 @@ from .processes import die_with_parent
 from ..core.registry import MODELS
 from .space import Spec, candidates, from_trial_params, parse_spec, suggest
 
-TUNE_KEYS = ("title", "description", "base", "datasets", "models", "objective", "trials", "seeds", "space")
+TUNE_KEYS = ("title", "description", "base", "datasets", "models", "objective", "trials", "seeds", "trial_seeds", "space")
 COST_QUANTITIES = ("params.trainable", "cost.energy_pj", "cost.energy_with_memory_pj", "cost.macs", "cost.acs",
                    "cost.dense_macs", "cost.memory_accesses")
 HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
 POLL_SECONDS = 5  # how often a process whose budget is taken by live trials looks again
 ONE_CLASS = "one_class_on_validation"  # the constraint: 1 when a trial predicts one class for every validation image
+EPOCHS_RUN, TRIAL_SEEDS = "epochs_run", "trial_seeds"  # a trial's spent epochs; a study's trial seeds
 
 
 @dataclass
@@ -56,11 +65,16 @@ class TuneFile:
     datasets: list[str]
     variants: list[dict]  # dotted keys, each naming model.name (and e.g. its encoder or loss)
     objectives: list[str]  # quantities; the first is a validation one and drives the pruner
-    trials: int
-    seeds: list[int]  # the first seeds every trial; the best configuration is re-run with all
+    trials: int  # the budget, in full-length trials: trials x epochs x len(trial_seeds) epochs per study
+    seeds: list[int]  # the best configuration is re-run with each
+    trial_seeds: list[int]  # every trial trains each and is scored by the mean
     space: dict[str, Spec]  # shared by every model, dotted config keys
     title: str
     description: str
+
+    def trial_epochs(self, dataset: str, variant: dict) -> int:
+        """The epochs one full-length trial of (``dataset``, ``variant``) trains, over its seeds."""
+        return resolve(self.config(dataset, variant, {})).train.epochs * len(self.trial_seeds)
 
     @property
     def name(self) -> str:
@@ -109,13 +123,18 @@ def load_tune(path: str | Path) -> TuneFile:
         raise UsageError(f"{path}: trials must be a whole number of at least 1, got {trials!r}")
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise UsageError(f"{path}: seeds must be a non-empty list of whole numbers")
+    # Two seeds by default: a trial scored on one seed's validation split is too noisy to pick from.
+    trial_seeds = raw.get("trial_seeds", seeds[:2])
+    if (not isinstance(trial_seeds, list) or not trial_seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in trial_seeds)):
+        raise UsageError(f"{path}: trial_seeds must be a non-empty list of whole numbers (the seeds every trial trains)")
     space = raw.get("space") or {}
     if not isinstance(space, dict):
         raise UsageError(f"{path}: space must map dotted config keys to ranges or lists of choices")
     base = raw.get("base") or {}
     if not isinstance(base, dict):
         raise UsageError(f"{path}: base must be a mapping (a run config)")
-    tune = TuneFile(path, base, datasets, variants, objectives, trials, seeds,
+    tune = TuneFile(path, base, datasets, variants, objectives, trials, seeds, trial_seeds,
                     {key: parse_spec(key, spec) for key, spec in space.items()},
                     raw.get("title") or path.stem, raw.get("description") or "")
     for dataset in datasets:
@@ -207,8 +226,8 @@ def _finished(study) -> list:
 
 def tune_study(tune_path: str, dataset: str, variant_index: int, trials: int, storage_url: str,
                threads: Optional[int]) -> dict:
-    """Bring one study of the tune file to ``trials`` finished trials (in this process, resumable);
-    returns ``{"study", "finished", "pruned", "failed"}``."""
+    """Bring one study of the tune file to its epoch budget, ``trials`` full-length trials' worth (in
+    this process, resumable); returns ``{"study", "finished", "pruned", "failed", "epochs", "budget_epochs"}``."""
     import optuna
 
     one_line_warnings()  # worker processes start with Python's multi-line format
@@ -219,11 +238,14 @@ def tune_study(tune_path: str, dataset: str, variant_index: int, trials: int, st
     storage = open_storage(storage_url)
     name = study_name(tune, dataset, variant)
     single = len(tune.objectives) == 1
+    full = tune.trial_epochs(dataset, variant)
+    budget = trials * full
     directions = ["minimize" if lower_is_better(q) else "maximize" for q in tune.objectives]
     study = optuna.create_study(
         study_name=name, storage=storage, load_if_exists=True, directions=directions,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3) if single else optuna.pruners.NopPruner(),
     )
+    study.set_user_attr(TRIAL_SEEDS, tune.trial_seeds)  # what every trial's score means (checked on resume)
     history_key = tune.objectives[0].replace(".", "_")
 
     def objective(trial):
@@ -233,56 +255,76 @@ def tune_study(tune_path: str, dataset: str, variant_index: int, trials: int, st
         storage.record_heartbeat(trial._trial_id)
         trial.set_user_attr("started", True)
         # The trial is reserved in the storage (its number) before it trains: one whose number comes
-        # after `trials` live or finished ones is surplus, and fails without training.
-        if _ahead_of(study, trial.number) >= trials:
+        # after the budget is spent or reserved by live or finished trials is surplus, and fails
+        # without training.
+        if _committed(study, trial.number, full) >= budget:
             trial.set_user_attr("surplus", True)
             raise Surplus
         # Seeded by the trial's number: reproducible, and two processes never draw the same values;
         # the constant liar makes TPE treat running trials as taken.
         study.sampler = optuna.samplers.TPESampler(seed=tune.seeds[0] + trial.number, constant_liar=True)
         values = {key: suggest(trial, key, spec) for key, spec in space.items()}
-        config = resolve(tune.config(dataset, variant, {**values, "train.seed": tune.seeds[0]}))
-        config.train.threads = threads or config.train.threads
+        per_seed, spent = [], 0
+        for index, seed in enumerate(tune.trial_seeds):
+            config = resolve(tune.config(dataset, variant, {**values, "train.seed": seed}))
+            config.train.threads = threads or config.train.threads
+            last = {"epoch": 0}
 
-        def report(result) -> None:
-            if not single:
-                return  # Optuna prunes single-objective studies only
-            row = result.history[-1]
-            trial.report(row[history_key], row["epoch"])
-            if trial.should_prune():
-                raise optuna.TrialPruned()
+            def report(result, offset=index * config.train.epochs, before=spent, last=last) -> None:
+                row = result.history[-1]
+                last["epoch"] = row["epoch"]
+                trial.set_user_attr(EPOCHS_RUN, before + row["epoch"])  # what a pruned trial spent
+                if not single:
+                    return  # Optuna prunes single-objective studies only
+                # The seeds' epochs follow each other as steps, the same steps in every trial.
+                trial.report(row[history_key], offset + row["epoch"])
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
 
-        scores = validation_scores(config, report)
-        trial.set_constraint(ONE_CLASS, float(scores["val.predicted_classes"] == 1))
+            per_seed.append(validation_scores(config, report))
+            spent += last["epoch"]
+        scores = _mean_scores(per_seed)
+        # Infeasible where any seed predicted one class for every validation image.
+        trial.set_constraint(ONE_CLASS, float(min(s["val.predicted_classes"] for s in per_seed) == 1))
         trial.set_user_attr("scores", {k: (None if v != v else v) for k, v in scores.items()})
+        trial.set_user_attr("seed_scores", [s[tune.objectives[0]] for s in per_seed])
         return tuple(scores[q] for q in tune.objectives) if not single else scores[tune.objectives[0]]
 
-    # Until the study has `trials` finished trials, whichever process finishes them: a trial that
-    # fails (a NaN loss, a width that cannot be built) or was left running by a killed process (its
-    # heartbeat stops) is replaced; at most 3x the budget is tried.
-    while len(_finished(study)) < trials and _failures(study) < 2 * trials:
+    # Until the study's finished trials have spent the budget, whichever process finished them: a
+    # trial that fails (a NaN loss, a width that cannot be built) or was left running by a killed
+    # process (its heartbeat stops) is replaced; at most 3x the budget's trials are tried.
+    while _committed(study, None, full, live=False) < budget and _failures(study) < 2 * trials:
         optuna.storages.fail_stale_trials(study)
         _fail_unstarted(study)
-        if _ahead_of(study, None) >= trials:
-            time.sleep(POLL_SECONDS)  # every place is taken by a live trial: wait to see it end
+        if _committed(study, None, full) >= budget:
+            time.sleep(POLL_SECONDS)  # the rest of the budget is reserved by live trials: wait to see them end
             continue
         study.optimize(objective, n_trials=1, catch=(RunFailed, UsageError, Surplus))
     states = [t.state.name for t in study.trials]
-    return {"study": name, "finished": len(_finished(study)), "pruned": states.count("PRUNED"), "failed": _failures(study)}
+    return {"study": name, "finished": len(_finished(study)), "pruned": states.count("PRUNED"), "failed": _failures(study),
+            "epochs": _committed(study, None, full, live=False), "budget_epochs": budget}
+
+
+def _mean_scores(per_seed: list[dict]) -> dict:
+    """Each quantity's mean over the seeds' scores (NaN where a seed's is undefined)."""
+    return {key: sum(scores[key] for scores in per_seed) / len(per_seed) for key in per_seed[0]}
 
 
 class Surplus(Exception):
     """A trial reserved after the budget was full: it fails without training."""
 
 
-def _ahead_of(study, number: Optional[int]) -> int:
-    """Trials that hold a place in the budget (finished, or running or waiting) numbered below
-    ``number`` (all, for None)."""
+def _committed(study, number: Optional[int], full: int, *, live: bool = True) -> int:
+    """Epochs spent by the finished trials numbered below ``number`` (all, for None), plus, where
+    ``live``, a full-length trial's epochs reserved by each running or waiting one. A finished trial
+    recorded before epochs were counted spent a full-length trial."""
     import optuna
 
-    holding = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING,
-               optuna.trial.TrialState.WAITING)
-    return sum(1 for t in study.get_trials(deepcopy=False, states=holding) if number is None or t.number < number)
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    if live:
+        states += (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+    return sum(t.user_attrs.get(EPOCHS_RUN, full) if t.state.is_finished() else full
+               for t in study.get_trials(deepcopy=False, states=states) if number is None or t.number < number)
 
 
 def _fail_unstarted(study) -> None:
@@ -364,10 +406,18 @@ def run_tune(tune: TuneFile, *, trials: Optional[int], storage: Optional[str], o
     existing = set(optuna.get_all_study_names(opened))
     for _, dataset, index, *_ in jobs:
         name = study_name(tune, dataset, tune.variants[index])
-        done = len(_finished(optuna.load_study(study_name=name, storage=opened))) if name in existing else 0
-        if done > trials:
-            raise UsageError(f"--trials {trials} is fewer than the {done} trials study {name} has finished; "
-                             f"ask for {done} or more (a study is never cut back)")
+        if name not in existing:
+            continue
+        study = optuna.load_study(study_name=name, storage=opened)
+        full = tune.trial_epochs(dataset, tune.variants[index])
+        scored_on = study.user_attrs.get(TRIAL_SEEDS, tune.seeds[:1] if study.trials else tune.trial_seeds)
+        if scored_on != tune.trial_seeds:
+            raise UsageError(f"study {name} scored its trials on seeds {scored_on}, the tune file asks for "
+                             f"trial_seeds {tune.trial_seeds}: set trial_seeds: {scored_on} or use another --storage")
+        spent = _committed(study, None, full, live=False)
+        if spent > trials * full:
+            raise UsageError(f"--trials {trials} is fewer than the {-(-spent // full)} full-length trials' epochs ({spent}) "
+                             f"study {name} has spent; ask for {-(-spent // full)} or more (a study is never cut back)")
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
@@ -381,14 +431,16 @@ def run_tune(tune: TuneFile, *, trials: Optional[int], storage: Optional[str], o
         study = optuna.load_study(study_name=outcome["study"], storage=opened)
         values, front, one_class_everywhere = best_values(tune, study, variant)
         _plot_history(study, tune.objectives, folder / tune.name / f"{outcome['study'].split('/', 1)[1].replace('/', '-')}.png")
+        chosen = (min if lower_is_better(tune.objectives[0]) else max)(entry["values"][0] for entry in front)
         summary["studies"].append({**outcome, "dataset": dataset, "model": variant["model.name"], "best": values,
-                                   "front": front, "one_class_everywhere": one_class_everywhere})
+                                   "best_value": chosen, "front": front, "one_class_everywhere": one_class_everywhere})
         if one_class_everywhere:
             one_class_studies.append(outcome["study"].split("/", 1)[1])
         variants.append({"dataset.name": dataset, **variant, **{k: list(v) if isinstance(v, tuple) else v
                                                                 for k, v in values.items()}})
         echo(f"tuned  {outcome['study']}: {outcome['finished']} trials ({outcome['pruned']} pruned, "
-             f"{outcome['failed']} failed); best {json.dumps(values, default=str)}"
+             f"{outcome['failed']} failed), {outcome['epochs']} of {outcome['budget_epochs']} epochs; "
+             f"best {json.dumps(values, default=str)}"
              + ("; every trial predicted one class on validation" if one_class_everywhere else ""))
     (folder / f"{tune.name}.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     best = folder / f"{tune.name}.best.yaml"
@@ -410,4 +462,32 @@ def run_tune(tune: TuneFile, *, trials: Optional[int], storage: Optional[str], o
 
         summary["rerun"] = run_sweep(expand(load_sweep(best)), workers=workers, threads=threads, progress=progress,
                                      echo=echo)
+        _selection_optimism(tune, summary, root, echo)
+        (folder / f"{tune.name}.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     return summary
+
+
+def _selection_optimism(tune: TuneFile, summary: dict, root: Path, echo: Callable[[str], None]) -> None:
+    """Each study's best trial score against its configuration re-run on the seeds no trial trained
+    on (the selection's optimism: how much picking the best of many noisy scores flattered it);
+    added to the study's summary as ``optimism``."""
+    from .identity import run_id
+    from .record import load_runs
+
+    fresh = [seed for seed in tune.seeds if seed not in tune.trial_seeds]
+    records = {run.run_id: run for run in load_runs(root)}
+    objective = tune.objectives[0]
+    for study in summary["studies"]:
+        variant = next(v for v in tune.variants if v["model.name"] == study["model"])
+        values = [records[name].value(objective) for name in
+                  (run_id(resolve(tune.config(study["dataset"], variant, {**study["best"], "train.seed": seed})).to_dict())
+                   for seed in fresh) if name in records]
+        values = [value for value in values if value is not None]
+        if not values:
+            study["optimism"] = None
+            continue
+        fresh_mean = sum(values) / len(values)
+        study["optimism"] = {"best_trial": study["best_value"], "fresh_seeds": fresh, "fresh": fresh_mean,
+                             "optimism": study["best_value"] - fresh_mean}
+        echo(f"optimism {study['study']}: best trial {objective} {study['best_value']:.4f} (mean of seeds "
+             f"{tune.trial_seeds}), re-run on fresh seeds {fresh}: {fresh_mean:.4f} ({study['best_value'] - fresh_mean:+.4f})")
