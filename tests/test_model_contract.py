@@ -3,7 +3,9 @@
 Every registered model, built-in or plug-in, with every encoder it accepts on a 2D and a 3D sample:
 output shape, no NaN, gradients reach every trainable parameter, a sample's output does not depend on
 the other samples in its batch, and the model has parameters. Then every ability the model declares
-(neurocomp.core.abilities) does what it promises, and its registration names a paradigm family.
+(neurocomp.core.abilities) does what it promises, a model whose output depends on the order of its
+steps (state carried from step to step) declares where that state is, so the energy estimate counts
+its memory accesses, and its registration names a paradigm family.
 """
 
 import json
@@ -13,7 +15,7 @@ import torch
 
 import neurocomp  # noqa: F401  (registers the built-ins)
 from neurocomp import kernels
-from neurocomp.core.abilities import CountsOwnCost, DescribesItself, EmitsSpikes
+from neurocomp.core.abilities import CountsOwnCost, DescribesItself, EmitsSpikes, HoldsNeuronState
 from neurocomp.training.cost import inference_cost
 from neurocomp.core.errors import UsageError
 from neurocomp.models import build_model
@@ -125,3 +127,40 @@ def test_declared_abilities(model_name, encoder_name, sample):
     cost = inference_cost(model, x)
     assert cost["dense_macs"] >= cost["macs"] >= 0 and cost["acs"] >= 0
     assert len(cost["layers"]) >= len(seen)
+
+
+def undeclared_state(model: torch.nn.Module, x: torch.Tensor) -> bool:
+    """Whether ``model`` carries state from step to step (its logits change when the steps of ``x``
+    ``(T, B, ...)`` are reversed) while no module of it says where: a :class:`HoldsNeuronState`
+    layer, a torch recurrent layer, or a module that :class:`CountsOwnCost` (an ncps cell)."""
+    if x.shape[0] < 2:
+        return False
+    with torch.no_grad():
+        order_matters = not torch.allclose(model(x), model(x.flip(0)), atol=1e-5)
+    declared = any(isinstance(module, (HoldsNeuronState, CountsOwnCost, torch.nn.RNNBase)) for module in model.modules())
+    return order_matters and not declared
+
+
+@pytest.mark.parametrize("model_name,encoder_name,sample", CASES, ids=[f"{m}-{e}-{s}" for m, e, s in CASES])
+def test_state_carried_across_steps_is_declared(model_name, encoder_name, sample):
+    torch.manual_seed(0)
+    encoder, model = build_pair(model_name, encoder_name, sample)
+    assert not undeclared_state(model.eval(), encoded_batch(encoder, sample, seed=1)), (
+        f"{model_name} carries state from step to step but no layer declares HoldsNeuronState: "
+        "the energy estimate would leave its state's memory accesses out")
+
+
+def test_the_state_check_catches_a_leaky_layer_that_does_not_declare_itself():
+    class Leaky(torch.nn.Module):
+        def forward(self, x):
+            state = torch.zeros_like(x[0])
+            for step in x:
+                state = 0.5 * state + step
+            return state.flatten(1)[:, :NUM_OUTPUTS]
+
+    class Declared(Leaky, HoldsNeuronState):
+        state_accesses = 2
+
+    x = torch.rand(5, BATCH, 8)
+    assert undeclared_state(Leaky(), x) and not undeclared_state(Declared(), x)
+    assert not undeclared_state(torch.nn.Sequential(torch.nn.Flatten(0, 1)), x[:1])  # one step: nothing to carry

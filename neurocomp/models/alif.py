@@ -18,10 +18,7 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
-from neurocomp import register_model
-from neurocomp.core.abilities import HoldsNeuronState
-from neurocomp.models.options import with_options
-from neurocomp.models.snn import Spiking
+from neurocomp import HoldsNeuronState, Spiking, register_model, with_options
 
 
 class AdaptiveLayer(nn.Module, HoldsNeuronState):

@@ -1,11 +1,28 @@
-"""An outside package's model, registered through the ``neurocomp.models`` entry point (see the dist-info)."""
+"""An outside package's model, registered through the ``neurocomp.models`` entry point (see the
+dist-info), written with the public API only (``from neurocomp import ...``)."""
 
 import math
 
 import torch
 from torch import nn
 
-from neurocomp import register_model
+from neurocomp import HoldsNeuronState, register_model
+
+
+class LeakyState(nn.Module, HoldsNeuronState):
+    """Leaky integrators: current ``(T, B, K)`` -> their state after the last step ``(B, K)``."""
+
+    state_accesses = 2  # per integrator and step: read and write the state
+
+    def __init__(self, leak: float):
+        super().__init__()
+        self.leak = leak
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        state = torch.zeros_like(current[0])
+        for step in current:
+            state = self.leak * state + step
+        return state
 
 
 class LeakyIntegrator(nn.Module):
@@ -14,13 +31,10 @@ class LeakyIntegrator(nn.Module):
     def __init__(self, in_features: int, num_outputs: int, leak: float):
         super().__init__()
         self.linear = nn.Linear(in_features, num_outputs)
-        self.leak = leak
+        self.state = LeakyState(leak)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        state = torch.zeros(x.shape[1], self.linear.out_features, device=x.device)
-        for step in x:
-            state = self.leak * state + self.linear(step.flatten(1))
-        return state
+        return self.state(self.linear(x.flatten(2)))
 
 
 @register_model("toy-leaky")
