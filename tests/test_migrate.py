@@ -43,8 +43,10 @@ def sweep_states(sweep: Path, results: Path, capsys) -> list[str]:
 
 def test_migrated_records_from_before_class_weight_are_found_done_by_their_sweep(old_results, tmp_path, capsys):
     then = yaml.safe_load((OLD / "sweep.yaml").read_text())
-    now = tmp_path / "now.yaml"  # the same runs asked for today: the unweighted loss they trained with
-    now.write_text(yaml.safe_dump({**then, "base": {**then["base"], "train": {**then["base"]["train"], "class_weight": "none"}}}))
+    now = tmp_path / "now.yaml"  # the same runs asked for today: the unweighted loss and last-step readout they trained with
+    variants = [{**v, "model.readout": "last"} if v["model.name"] == "lstm" else v for v in then["variants"]]
+    now.write_text(yaml.safe_dump({**then, "variants": variants,
+                                   "base": {**then["base"], "train": {**then["base"]["train"], "class_weight": "none"}}}))
     assert sweep_states(now, old_results, capsys) == ["to", "to", "to"]
 
     assert main(["migrate", str(old_results), "--dry-run"]) == 0
@@ -133,7 +135,7 @@ def test_a_budget_run_keeps_its_place_only_where_the_floors_fit_it_the_same_widt
     today = {"dataset": {"name": "breast"}, "params": "10k", "train": {"epochs": 15, "lr": 1.0e-3}}
     from neurocomp.core.config import resolve
 
-    asked = resolve({**today, "model": "lstm", "encoder": "rows"}).to_dict()
-    assert run_id(asked) == lstm.run_id
+    asked = resolve({**today, "model": {"name": "lstm", "readout": "last"}, "encoder": "rows"}).to_dict()
+    assert run_id(asked) == lstm.run_id  # it read the last step then; today's default readout is another run
     assert run_id(resolve({**today, "model": "mlp", "encoder": "static"}).to_dict()) != mlp.run_id
     assert run_id(resolve({**today, "model": "mlp", "encoder": "static", "sizing": "scaled"}).to_dict()) == mlp.run_id
