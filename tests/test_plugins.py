@@ -65,3 +65,15 @@ def test_alif_is_an_adaptive_lif():
     plain, _ = AdaptiveLayer(beta=0.9, threshold=1.0, adaptation=0.0, rho=0.9, slope=25.0)(constant)
     adaptive, _ = AdaptiveLayer(beta=0.9, threshold=1.0, adaptation=0.5, rho=0.9, slope=25.0)(constant)
     assert plain.sum() > adaptive.sum() > 0  # the raised threshold slows firing
+
+
+@pytest.mark.parametrize("registry", ["ENCODERS", "MODELS"])
+def test_the_built_ins_listed_from_source_are_the_registered_ones(registry):
+    """`neurocomp list` reads the built-ins' names and summaries from their source, without torch:
+    they must be exactly what importing them registers."""
+    from neurocomp.core import registry as module
+
+    entries = getattr(module, registry)
+    from_source = module._registered_in_source(entries.builtins)
+    assert from_source == {name: entries.get(name).summary for name in from_source}
+    assert set(from_source) == {name for name in entries.names() if entries.get(name).builder.__module__.startswith("neurocomp.")}

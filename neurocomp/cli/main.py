@@ -251,7 +251,7 @@ def _list() -> str:
         lines.append(f"  {name:<20} {info.task}, sizes {'/'.join(map(str, info.sizes))}{note}: {info.description}")
     for title, registry in (("encoders", ENCODERS), ("models", MODELS)):
         lines.append(f"{title}:")
-        lines += [f"  {name:<20} {registry.get(name).summary}" for name in registry.names()]
+        lines += [f"  {name:<20} {summary}" for name, summary in registry.summaries().items()]
         lines += [f"  {name:<20} (unusable) {why}" for name, why in sorted(registry.broken.items())]
     return "\n".join(lines)
 

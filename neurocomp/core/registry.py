@@ -7,11 +7,13 @@ first lookup; one that fails to import is reported by name and the rest stay usa
 
 from __future__ import annotations
 
+import ast
 import inspect
 import warnings
 from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .errors import UsageError
@@ -119,9 +121,37 @@ class Registry:
             raise UsageError(self.broken[name])
         raise UsageError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
 
+    def summaries(self) -> dict[str, str]:
+        """Name -> first docstring line of every registered builder, the built-ins read from their
+        source without importing them (so ``neurocomp list`` starts without torch), the plug-ins
+        imported only when some are installed."""
+        found = dict(_registered_in_source(self.builtins))
+        if entry_points(group=self.entry_point_group):
+            found.update({name: self.get(name).summary for name in self.names()})
+        return dict(sorted(found.items()))
+
     def __contains__(self, name: str) -> bool:
         self._load_plugins()
         return name in self._entries
+
+
+def _registered_in_source(module: str) -> dict[str, str]:
+    """Name -> docstring summary of every ``@register_model("name")`` / ``@register_encoder("name")``
+    builder in the source of ``module`` (a package: each of its files), read with ``ast``."""
+    path = Path(__file__).resolve().parents[1].joinpath(*module.split(".")[1:])
+    files = sorted(path.glob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+    found = {}
+    for file in files:
+        for node in ast.walk(ast.parse(file.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                if (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Name)
+                        and decorator.func.id in ("register_model", "register_encoder") and decorator.args
+                        and isinstance(decorator.args[0], ast.Constant)):
+                    doc = inspect.cleandoc(ast.get_docstring(node) or "")
+                    found[decorator.args[0].value] = doc.splitlines()[0] if doc else ""
+    return found
 
 
 ENCODERS = Registry("encoder", "neurocomp.encoders", EncoderInfo, "neurocomp.data.encoders")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -27,26 +27,49 @@ class RecurrentCore(nn.Module):
         return self.layer(x)[0]
 
 
-def _recurrent(layer_class: type[nn.RNNBase], summary: str) -> Callable[..., nn.Module]:
-    @with_options(Backbone)
-    def build(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: Backbone,
-              hidden_size: int = 40, layers: int = 1, bidirectional: bool = False, dropout: float = 0.0) -> nn.Module:
-        if dropout and layers < 2:
+@dataclass(frozen=True)
+class Recurrent:
+    """Options of a torch recurrent core: its width, stacked layers, directions and the dropout
+    between stacked layers."""
+
+    hidden_size: int = 40
+    layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+
+    def model(self, layer_class: type[nn.RNNBase], step_shape: tuple[int, ...], steps: int, num_outputs: int,
+              backbone: Backbone) -> nn.Module:
+        """The sequence model ``(T, B, *step_shape) -> (B, num_outputs)`` with a ``layer_class`` core."""
+        if self.dropout and self.layers < 2:
             raise UsageError("model.dropout acts between stacked layers; set model.layers to 2 or more")
 
         def make_core(in_features: int):
-            layer = layer_class(in_features, hidden_size, num_layers=layers, bidirectional=bidirectional, dropout=dropout)
-            return RecurrentCore(layer), hidden_size * (2 if bidirectional else 1)
+            layer = layer_class(in_features, self.hidden_size, num_layers=self.layers, bidirectional=self.bidirectional,
+                                dropout=self.dropout)
+            return RecurrentCore(layer), self.hidden_size * (2 if self.bidirectional else 1)
 
         return sequence_model(step_shape, steps, num_outputs, backbone, make_core)
 
-    build.__doc__ = summary
-    return build
+
+_REGISTRATION = {"default_encoder": "rows", "width": "hidden_size", "family": "recurrent", "space": {"layers": [1, 2]}}
 
 
-for _name, _layer, _summary in (
-    ("lstm", nn.LSTM, "Long short-term memory network (torch LSTM), time-major."),
-    ("gru", nn.GRU, "Gated recurrent unit network (torch GRU), time-major."),
-    ("rnn", nn.RNN, "Elman recurrent network with tanh (torch RNN), time-major."),
-):
-    register_model(_name, default_encoder="rows", width="hidden_size", family="recurrent", space={"layers": [1, 2]})(_recurrent(_layer, _summary))
+@register_model("lstm", **_REGISTRATION)
+@with_options(Backbone, Recurrent)
+def lstm(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: Backbone, recurrent: Recurrent) -> nn.Module:
+    """Long short-term memory network (torch LSTM), time-major."""
+    return recurrent.model(nn.LSTM, step_shape, steps, num_outputs, backbone)
+
+
+@register_model("gru", **_REGISTRATION)
+@with_options(Backbone, Recurrent)
+def gru(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: Backbone, recurrent: Recurrent) -> nn.Module:
+    """Gated recurrent unit network (torch GRU), time-major."""
+    return recurrent.model(nn.GRU, step_shape, steps, num_outputs, backbone)
+
+
+@register_model("rnn", **_REGISTRATION)
+@with_options(Backbone, Recurrent)
+def rnn(*, step_shape: tuple[int, ...], steps: int, num_outputs: int, backbone: Backbone, recurrent: Recurrent) -> nn.Module:
+    """Elman recurrent network with tanh (torch RNN), time-major."""
+    return recurrent.model(nn.RNN, step_shape, steps, num_outputs, backbone)
