@@ -68,6 +68,8 @@ class TrainConfig:
     # Added as none (unweighted, as every run before it): runs at none keep their ids.
     class_weight: Literal["none", "balanced"] = field(default="balanced", metadata={"neutral": "none"})
     sampler: Literal["shuffle", "balanced"] = "shuffle"
+    # Train-time augmentation before any encoder (neurocomp.data.augment): none, flip, affine (2D), volume (3D).
+    augment: Literal["none", "flip", "affine", "volume"] = "none"
     # bf16: forward passes under CUDA autocast in bfloat16 (the LIF recurrence stays float32).
     precision: Literal["fp32", "bf16"] = "fp32"
     seed: int = 0

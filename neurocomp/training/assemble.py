@@ -9,6 +9,7 @@ from typing import Callable, Optional
 import torch
 
 from ..core.config import RunConfig
+from ..data.augment import augmenter
 from ..data.encoders import Encoder
 from ..core.errors import UsageError
 from .losses import check_loss_fits, num_outputs
@@ -27,6 +28,7 @@ def build(config: RunConfig, sample_shape: tuple[int, ...], num_classes: int,
     With a parameter budget (``config.params``) the model's width option is first chosen to meet it
     and written into ``config.model.options``, so the record holds the width that ran.
     """
+    augmenter(config.train.augment, tuple(sample_shape))  # a policy that does not fit the samples stops here
     encoder = ENCODERS.get(config.encoder.name).builder(sample_shape=tuple(sample_shape), **config.encoder.options)
     outputs = num_outputs(config.train.loss, num_classes, multi_label)
 

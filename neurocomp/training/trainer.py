@@ -26,6 +26,7 @@ from ..core.errors import RunFailed
 from ..core.devices import autocast
 from .losses import LossFn, probabilities
 from ..core.quantities import METRIC_NAMES, lower_is_better
+from ..data.augment import augmenter
 from .metrics import classification_metrics
 
 
@@ -191,6 +192,7 @@ def fit(
     shuffle = torch.Generator().manual_seed(config.seed)
     encoding = torch.Generator(device=device).manual_seed(config.seed)
     draw_weights = _balanced_draw_weights(train.labels) if config.sampler == "balanced" else None
+    augment = augmenter(config.augment, tuple(train.images.shape[1:]))
     result = FitResult()
     best_state = None
     epochs_without_improvement = 0
@@ -202,6 +204,8 @@ def fit(
         order = _epoch_order(len(train), draw_weights, shuffle).to(device)
         bar = tqdm(total=batches_per_epoch, desc=f"epoch {epoch}/{config.epochs}", disable=not progress, leave=True)
         for batch, (images, labels) in enumerate(_batches(train, config.batch_size, order), start=1):
+            if augment is not None:
+                images = augment(images)
             with autocast(device, config.precision):
                 batch_loss, _ = loss(model, encoder(images, encoding), labels)
             if not torch.isfinite(batch_loss):
