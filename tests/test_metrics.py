@@ -78,7 +78,7 @@ def test_column_labels_are_refused_instead_of_broadcast():
 def test_parameter_counts_separate_frozen_parameters():
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
     model[1].weight.requires_grad_(False)
-    assert parameter_counts(model) == {"trainable": 8 + 1, "total": 11, "parts": {"0": 8, "1": 1}}
+    assert parameter_counts(model) == {"trainable": 8 + 1, "frozen": 2, "total": 11, "parts": {"0": 8, "1": 1}}
 
 
 def test_macro_precision_counts_every_class_on_a_hand_built_5_class_case():

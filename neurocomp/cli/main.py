@@ -215,7 +215,7 @@ def summary_table(record: "RunRecord") -> str:  # noqa: F821
         *([["test at val threshold", f"{chosen['threshold']:.3f} ({chosen['rule']}): sensitivity {chosen['sensitivity']:.4f}, "
                                      f"specificity {chosen['specificity']:.4f}"]] if chosen else []),
         ["trainable parameters", f"{params['trainable']:,}" + (f" (budget {params['target']:,})" if params["target"] else "")
-         + _parts(params.get("parts", {}))],
+         + _parts(params.get("parts", {})) + (f"; {params['frozen']:,} frozen" if params.get("frozen") else "")],
         *([["effective synapses", f"{params['effective_synapses']:,}"]] if "effective_synapses" in params else []),
         ["best epoch", f"{record.best_epoch} of {record.epochs_run} (by {record.monitor['quantity']})"],
         ["wall time", f"{record.wall_time_s:.1f} s ({record.epoch_time_s:.2f} s per epoch, median)"],

@@ -70,6 +70,8 @@ class TrainConfig:
     sampler: Literal["shuffle", "balanced"] = "shuffle"
     # Train-time augmentation before any encoder (neurocomp.data.augment): none, flip, affine (2D), volume (3D).
     augment: Literal["none", "flip", "affine", "volume"] = "none"
+    # linear_probe: only the head trains, on a model with pretrained weights (model.weights); the rest is frozen.
+    scheme: Literal["end_to_end", "linear_probe"] = "end_to_end"
     # bf16: forward passes under CUDA autocast in bfloat16 (the LIF recurrence stays float32).
     precision: Literal["fp32", "bf16"] = "fp32"
     seed: int = 0

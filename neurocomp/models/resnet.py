@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 from typing import Callable, Literal
 
 from torch import nn
@@ -24,10 +25,66 @@ from .layers import StepwiseClassifier, require_image_steps, require_volume_step
 CIFAR_STEM_MAX_SIDE = 32  # up to this side the image is too small for an ImageNet stem's 4x reduction
 
 
-def _resnet(name: str, torchvision_builder: Callable[..., nn.Module], step_shape, num_outputs: int) -> nn.Module:
-    """torchvision's ResNet for image steps ``(C, H, W)`` -> logits ``(num_outputs,)`` per step."""
+def _resnet(name: str, torchvision_builder: Callable[..., nn.Module], step_shape, num_outputs: int,
+            weights: str) -> nn.Module:
+    """torchvision's ResNet for image steps ``(C, H, W)`` -> logits ``(num_outputs,)`` per step, with
+    ``weights`` (``none``, ``imagenet`` or a state-dict file) loaded into everything but the head."""
     channels, height, width = require_image_steps(name, step_shape)
-    return _classifier(torchvision_builder, channels, num_outputs, cifar_stem=max(height, width) <= CIFAR_STEM_MAX_SIDE)
+    model = _classifier(torchvision_builder, channels, num_outputs, cifar_stem=max(height, width) <= CIFAR_STEM_MAX_SIDE)
+    if weights != "none":
+        load_pretrained(model.features, _state_dict(name, weights), name, weights)
+    return model
+
+
+# torchvision's ImageNet weights of each reference model (downloaded on first use, then cached by torch).
+_IMAGENET = {"resnet18": "ResNet18_Weights", "resnet50": "ResNet50_Weights"}
+
+
+def _state_dict(name: str, weights: str) -> dict:
+    """The state dict ``weights`` names: torchvision's ImageNet weights, or a file; UsageError (one
+    line) when it cannot be had, naming how to get it."""
+    import torch
+    import torchvision.models
+
+    enum = getattr(torchvision.models, _IMAGENET[name]).IMAGENET1K_V1
+    if weights == "imagenet":
+        try:
+            return enum.get_state_dict(progress=False)
+        except Exception as error:  # no network, a proxy, a full disk: the user needs the same advice
+            raise UsageError(f"model.weights=imagenet: cannot download {enum.url} ({type(error).__name__}); download it "
+                             f"where there is a network and pass model.weights=/path/to/{enum.url.rsplit('/', 1)[-1]}") from None
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise UsageError(f"model.weights={weights!r}: no such file; give none, imagenet or the path of a {name} "
+                         f"state dict (e.g. {enum.url})")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise UsageError(f"model.weights={weights!r} is not a torch state dict ({type(error).__name__})") from None
+
+
+def load_pretrained(network: nn.Module, state: dict, name: str, source: str) -> None:
+    """Load ``state`` (a torchvision ResNet's, with or without its ``fc``) into ``network`` in place.
+    The first convolution is adapted as MedMNIST's experiments feed gray images to RGB weights
+    (``as_rgb``: one channel copied thrice, the same as summing the RGB kernels); where its shape
+    still differs (the 3x3 stride-1 stem at 28 px against ImageNet's 7x7) it keeps its own
+    initialisation. Any other missing or unexpected key: the file is another architecture, a UsageError."""
+    state = {key: value for key, value in state.items() if not key.startswith("fc.")}
+    stem = network.conv1.weight
+    pretrained = state.get("conv1.weight")
+    if pretrained is not None and pretrained.shape[1] != stem.shape[1] and stem.shape[1] == 1:
+        pretrained = state["conv1.weight"] = pretrained.sum(dim=1, keepdim=True)
+    if pretrained is not None and pretrained.shape != stem.shape:
+        del state["conv1.weight"]
+    own = network.state_dict()
+    missing = sorted(set(own) - set(state) - {"conv1.weight"})
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(key for key in set(own) & set(state) if own[key].shape != state[key].shape)
+    if missing or unexpected or wrong:
+        example = (missing or unexpected or wrong)[0]
+        raise UsageError(f"model.weights={source!r} does not fit {name}: {len(missing)} missing, {len(unexpected)} "
+                         f"unexpected and {len(wrong)} misshapen tensors (e.g. {example}); is it a {name} state dict?")
+    network.load_state_dict(state, strict=False)
 
 
 def _classifier(torchvision_builder: Callable[..., nn.Module], channels: int, num_outputs: int, *, cifar_stem: bool,
@@ -85,20 +142,21 @@ def _volume_conv(conv: str) -> Callable[..., nn.Module]:
     return ACSConv if conv == "acs" else Conv2_5d
 
 
+# weights: none (from scratch), imagenet (torchvision's, downloaded) or the path of a state dict.
 @register_model("resnet18", default_encoder="static", family="convolutional")
-def resnet18(*, step_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
+def resnet18(*, step_shape: tuple[int, ...], num_outputs: int, weights: str = "none") -> nn.Module:
     """ResNet-18 (torchvision), MedMNIST v2's reference model: CIFAR stem at 28 px, ImageNet stem above."""
     from torchvision.models import resnet18 as torchvision_resnet18  # here: torchvision costs ~1 s to import
 
-    return _resnet("resnet18", torchvision_resnet18, step_shape, num_outputs)
+    return _resnet("resnet18", torchvision_resnet18, step_shape, num_outputs, weights)
 
 
 @register_model("resnet50", default_encoder="static", family="convolutional")
-def resnet50(*, step_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
+def resnet50(*, step_shape: tuple[int, ...], num_outputs: int, weights: str = "none") -> nn.Module:
     """ResNet-50 (torchvision), MedMNIST v2's reference model: CIFAR stem at 28 px, ImageNet stem above."""
     from torchvision.models import resnet50 as torchvision_resnet50
 
-    return _resnet("resnet50", torchvision_resnet50, step_shape, num_outputs)
+    return _resnet("resnet50", torchvision_resnet50, step_shape, num_outputs, weights)
 
 
 # MedMNIST3D's ResNets: the same 2D networks with a CIFAR stem at every size (their models.py, after

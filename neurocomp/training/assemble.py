@@ -41,7 +41,19 @@ def build(config: RunConfig, sample_shape: tuple[int, ...], num_classes: int,
         config.model.options[option] = _fit_width(config, option, make)
     model = make(config.model.options)
     check_loss_fits(config.train.loss, model)
+    if config.train.scheme == "linear_probe":
+        _freeze_all_but_the_head(config, model)
     return encoder, model
+
+
+def _freeze_all_but_the_head(config: RunConfig, model: torch.nn.Module) -> None:
+    """Linear probing: every parameter but the head's stops training; UsageError where there is no
+    pretrained model to probe."""
+    if config.model.options.get("weights", "none") == "none" or not hasattr(model, "head"):
+        raise UsageError(f"train.scheme=linear_probe trains only the head of a pretrained model, and {config.model.name} "
+                         "has no pretrained weights here: set model.weights (imagenet or a file) on resnet18 or resnet50")
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name.startswith("head."))
 
 
 def _check_fits_in_memory(params: int) -> None:

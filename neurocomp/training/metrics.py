@@ -182,12 +182,15 @@ def _quiet(compute) -> float:
 
 
 def parameter_counts(model: torch.nn.Module) -> dict:
-    """``trainable`` (requires_grad) and ``total`` parameter counts of the model that ran, and
-    ``parts``: the trainable count of each top-level part that has any (``features``, the front end;
-    ``core``; ``head``; ...), so a budget run records how its budget was split."""
+    """``trainable`` (requires_grad), ``frozen`` (a linear probe's pretrained body) and ``total``
+    parameter counts of the model that ran, and ``parts``: the trainable count of each top-level part
+    that has any (``features``, the front end; ``core``; ``head``; ...), so a budget run records how
+    its budget was split."""
     trainable = lambda module: sum(p.numel() for p in module.parameters() if p.requires_grad)  # noqa: E731
+    total = sum(p.numel() for p in model.parameters())
     return {
         "trainable": trainable(model),
-        "total": sum(p.numel() for p in model.parameters()),
+        "frozen": total - trainable(model),
+        "total": total,
         "parts": {name: trainable(child) for name, child in model.named_children() if trainable(child)},
     }
