@@ -76,7 +76,8 @@ def write_report(sweep_paths: list[str], results: str | Path, output: str | Path
             sections += _across_datasets(runs, figures / Path(path).stem, output.parent)
         if prose:
             sections += [prose, ""]
-    text = "\n".join(_preamble(title, results, used, dirty=dirty) + sections).rstrip() + "\n"
+    unique = list({run.run_id: run for run in used}.values())  # a run shared by two sweeps is one record
+    text = "\n".join(_preamble(title, results, unique, dirty=dirty) + sections).rstrip() + "\n"
     atomic_write(output, lambda stream: stream.write(text.encode()))
     return output
 
