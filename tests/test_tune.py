@@ -288,3 +288,11 @@ def test_resuming_a_study_scored_on_other_seeds_is_one_line(npz_2d, tmp_path, ca
     assert main(["tune", str(path), "--out", str(out), "--quiet", "--no-rerun"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "scored its trials on seeds [0]" in err
+
+
+def test_a_model_listed_twice_is_one_line(npz_2d, tmp_path, capsys):
+    """Studies are named by dataset and model: two variants of one model would tune one shared study."""
+    path = write_tune(tmp_path / "t.yaml", npz_2d, models=["mlp", {"model.name": "mlp", "model.hidden": [16]}])
+    assert main(["tune", str(path), "--out", str(tmp_path / "res"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model 'mlp' is listed twice" in err

@@ -58,17 +58,17 @@ def _per_sample(policy: str) -> Callable[[torch.Tensor], torch.Tensor]:
                            v2.RandomAffine(degrees=MAX_DEGREES, translate=(MAX_SHIFT, MAX_SHIFT))])
     flips = [v2.RandomVerticalFlip(0.5), v2.RandomHorizontalFlip(0.5)]  # height and width of each slice
     rotate = v2.RandomRotation(MAX_DEGREES)
+    # v2 transforms act on the last two axes: each plane (H-W, D-W, D-H) is brought there and back.
+    planes = [(order, tuple(order.index(axis) for axis in range(4))) for order in ((0, 1, 2, 3), (0, 2, 1, 3), (0, 3, 1, 2))]
 
     def volume(image: torch.Tensor) -> torch.Tensor:
-        """``(C, D, H, W)``: v2 transforms act on the last two axes, so each plane is brought there."""
+        """``(C, D, H, W)`` -> the same, flipped per axis and rotated in each plane."""
         if torch.rand(()) < 0.5:
             image = image.flip(1)  # depth
         for flip in flips:
             image = flip(image)
-        for plane in ((2, 3), (1, 3), (1, 2)):  # H-W, D-W, D-H
-            others = [axis for axis in range(4) if axis not in plane]
-            order = (*others, *plane)
-            image = rotate(image.permute(order)).permute(*torch.argsort(torch.tensor(order)).tolist())
+        for order, back in planes:
+            image = rotate(image.permute(order)).permute(back)
         return image
 
     return volume

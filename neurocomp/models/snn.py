@@ -189,43 +189,36 @@ class SpikingVolumes(Spiking):
     kernels: tuple[int, ...] = (3,)
 
 
-@register_model("snn", default_encoder="rate", width="channels", family="spiking",
-                space={"beta": {"low": 0.5, "high": 0.95}, "slope": {"low": 5.0, "high": 50.0, "log": True}})
-@with_options(Spiking)
-def snn(
-    *,
-    step_shape: tuple[int, ...],
-    num_outputs: int,
-    spiking: Spiking,
-    reset: Literal["subtract", "zero", "none"] = "subtract",
-    learn_beta: bool = False,
-    learn_threshold: bool = False,
-) -> nn.Module:
+@dataclass(frozen=True)
+class Leaky:
+    """Options of snnTorch ``Leaky`` neurons beyond :class:`Spiking`'s: the reset after a spike and
+    whether the decay and the threshold learn."""
+
+    reset: Literal["subtract", "zero", "none"] = "subtract"
+    learn_beta: bool = False
+    learn_threshold: bool = False
+
+    def network(self, model: str, spiking: Spiking, step_shape: tuple[int, ...], num_outputs: int, *,
+                volumes: bool = False) -> SpikingNetwork:
+        """A :class:`SpikingNetwork` of these neurons ``(T, B, *step_shape) -> (B, num_outputs)``."""
+        return spiking.network(step_shape, num_outputs, model, lambda: LeakyLayer(
+            beta=spiking.beta, threshold=spiking.threshold, slope=spiking.slope, reset=self.reset,
+            learn_beta=self.learn_beta, learn_threshold=self.learn_threshold), volumes=volumes)
+
+
+_SPACE = {"beta": {"low": 0.5, "high": 0.95}, "slope": {"low": 5.0, "high": 50.0, "log": True}}
+
+
+@register_model("snn", default_encoder="rate", width="channels", family="spiking", space=_SPACE)
+@with_options(Spiking, Leaky)
+def snn(*, step_shape: tuple[int, ...], num_outputs: int, spiking: Spiking, leaky: Leaky) -> nn.Module:
     """Leaky integrate-and-fire SNN (snnTorch): conv-LIF blocks, FC-LIF layers, spike-count readout."""
-    return _leaky_network("snn", spiking, step_shape, num_outputs, reset, learn_beta, learn_threshold)
+    return leaky.network("snn", spiking, step_shape, num_outputs)
 
 
-@register_model("snn3d", default_encoder="rate", volume_encoder="rate", width="channels", family="spiking",
-                space={"beta": {"low": 0.5, "high": 0.95}, "slope": {"low": 5.0, "high": 50.0, "log": True}})
-@with_options(SpikingVolumes)
-def snn3d(
-    *,
-    step_shape: tuple[int, ...],
-    num_outputs: int,
-    spikingvolumes: SpikingVolumes,
-    reset: Literal["subtract", "zero", "none"] = "subtract",
-    learn_beta: bool = False,
-    learn_threshold: bool = False,
-) -> nn.Module:
+@register_model("snn3d", default_encoder="rate", volume_encoder="rate", width="channels", family="spiking", space=_SPACE)
+@with_options(SpikingVolumes, Leaky)
+def snn3d(*, step_shape: tuple[int, ...], num_outputs: int, spikingvolumes: SpikingVolumes, leaky: Leaky) -> nn.Module:
     """3D leaky integrate-and-fire SNN (snnTorch): Conv3d-LIF blocks on whole volumes (rate- or
     direct-coded), FC-LIF layers, spike-count readout."""
-    return _leaky_network("snn3d", spikingvolumes, step_shape, num_outputs, reset, learn_beta, learn_threshold,
-                          volumes=True)
-
-
-def _leaky_network(model: str, spiking: Spiking, step_shape: tuple[int, ...], num_outputs: int, reset: str,
-                   learn_beta: bool, learn_threshold: bool, *, volumes: bool = False) -> SpikingNetwork:
-    """A :class:`SpikingNetwork` of snnTorch ``Leaky`` layers ``(T, B, *step_shape) -> (B, num_outputs)``."""
-    return spiking.network(step_shape, num_outputs, model, lambda: LeakyLayer(
-        beta=spiking.beta, threshold=spiking.threshold, slope=spiking.slope, reset=reset, learn_beta=learn_beta,
-        learn_threshold=learn_threshold), volumes=volumes)
+    return leaky.network("snn3d", spikingvolumes, step_shape, num_outputs, volumes=True)

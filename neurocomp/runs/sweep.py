@@ -50,7 +50,7 @@ class Sweep:
     # (when, set) pairs of dotted keys: a run whose config matches ``when`` after its variant and grid
     # values also takes ``set`` (a 3D set fed by slices where the 2D sets are fed by rows)
     adjust: list[tuple[dict, dict]] = field(default_factory=list)
-    # An ablation (variants = changes from the first, the defaults): the metric the report ranks the
+    # An ablation (variants = changes from the base): the validation metric the report ranks the
     # variants by, averaged over seeds and then over datasets, e.g. val.auc; "" for a comparison sweep.
     ablation: str = ""
 

@@ -111,6 +111,11 @@ def load_tune(path: str | Path) -> TuneFile:
     variants = [{"model.name": m} if isinstance(m, str) else m for m in raw.get("models") or []]
     if not variants or not all(isinstance(v, dict) and isinstance(v.get("model.name"), str) for v in variants):
         raise UsageError(f"{path}: models must be a non-empty list of model names or mappings with model.name")
+    names = [v["model.name"] for v in variants]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # a study is named by dataset and model: two variants of one model would share it
+        raise UsageError(f"{path}: model {repeated[0]!r} is listed twice; a tune file tunes each model once "
+                         "(give it its own tune file for another encoder or loss)")
     objectives = raw.get("objective", "val.auc")
     objectives = [objectives] if isinstance(objectives, str) else objectives
     valid = _quantities()
@@ -462,25 +467,25 @@ def run_tune(tune: TuneFile, *, trials: Optional[int], storage: Optional[str], o
 
         summary["rerun"] = run_sweep(expand(load_sweep(best)), workers=workers, threads=threads, progress=progress,
                                      echo=echo)
-        _selection_optimism(tune, summary, root, echo)
+        _selection_optimism(tune, summary, variants, root, echo)
         (folder / f"{tune.name}.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     return summary
 
 
-def _selection_optimism(tune: TuneFile, summary: dict, root: Path, echo: Callable[[str], None]) -> None:
-    """Each study's best trial score against its configuration re-run on the seeds no trial trained
-    on (the selection's optimism: how much picking the best of many noisy scores flattered it);
-    added to the study's summary as ``optimism``."""
+def _selection_optimism(tune: TuneFile, summary: dict, chosen: list[dict], root: Path, echo: Callable[[str], None]) -> None:
+    """Each study's best trial score against its configuration (``chosen``, the best sweep's variant of
+    each study, in the same order) re-run on the seeds no trial trained on (the selection's
+    optimism: how much picking the best of many noisy scores flattered it); added to the study's
+    summary as ``optimism``."""
     from .identity import run_id
     from .record import load_runs
 
     fresh = [seed for seed in tune.seeds if seed not in tune.trial_seeds]
     records = {run.run_id: run for run in load_runs(root)}
     objective = tune.objectives[0]
-    for study in summary["studies"]:
-        variant = next(v for v in tune.variants if v["model.name"] == study["model"])
+    for study, variant in zip(summary["studies"], chosen):
         values = [records[name].value(objective) for name in
-                  (run_id(resolve(tune.config(study["dataset"], variant, {**study["best"], "train.seed": seed})).to_dict())
+                  (run_id(resolve(tune.config(study["dataset"], variant, {"train.seed": seed})).to_dict())
                    for seed in fresh) if name in records]
         values = [value for value in values if value is not None]
         if not values:

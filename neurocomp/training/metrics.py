@@ -187,10 +187,10 @@ def parameter_counts(model: torch.nn.Module) -> dict:
     that has any (``features``, the front end; ``core``; ``head``; ...), so a budget run records how
     its budget was split."""
     trainable = lambda module: sum(p.numel() for p in module.parameters() if p.requires_grad)  # noqa: E731
-    total = sum(p.numel() for p in model.parameters())
+    total, trained = sum(p.numel() for p in model.parameters()), trainable(model)
     return {
-        "trainable": trainable(model),
-        "frozen": total - trainable(model),
+        "trainable": trained,
+        "frozen": total - trained,
         "total": total,
         "parts": {name: trainable(child) for name, child in model.named_children() if trainable(child)},
     }
